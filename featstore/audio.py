@@ -1,0 +1,76 @@
+"""Audio path: decode with soundfile, downmix, resample, and cut into fixed-length chunks.
+
+Chunk policy (the same for every feature, recorded in the store's provenance):
+- chunks are contiguous, non-overlapping windows of ``chunk_samples`` starting at sample 0;
+- a tail shorter than one chunk is dropped (it would need padding, and padding changes
+  wav2vec2's outputs);
+- an utterance shorter than one chunk is kept as ONE zero-padded chunk whose ``n_samples``
+  (the count of real samples) is stored, so no utterance silently disappears and readers can
+  filter padded rows out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+CHUNK_POLICY = "contiguous; tail < 1 chunk dropped; utterance < 1 chunk zero-padded to 1 chunk"
+
+
+class AudioError(Exception):
+    """The file cannot give valid audio (corrupt, not audio, empty). The message is the reason."""
+
+
+@dataclass
+class Decoded:
+    """Mono float32 audio at the target rate, plus notes about what was done to get it."""
+
+    samples: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def decode(path: str, sample_rate: int = 16000) -> Decoded:
+    """Read ``path`` as mono float32 at ``sample_rate``. Raises AudioError with a reason."""
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for corrupt / non-audio input
+        raise AudioError(f"cannot decode: {str(exc).splitlines()[0][:200]}") from None
+    notes = []
+    if data.shape[0] == 0:
+        raise AudioError("empty: no audio samples")
+    if data.shape[1] > 1:
+        notes.append(f"downmixed {data.shape[1]} channels to mono")
+        data = data.mean(axis=1, keepdims=True)
+    samples = np.ascontiguousarray(data[:, 0])
+    if not np.isfinite(samples).all():
+        raise AudioError("corrupt: non-finite samples")
+    if sr != sample_rate:
+        notes.append(f"resampled {sr} Hz to {sample_rate} Hz")
+        samples = AF.resample(torch.from_numpy(samples), sr, sample_rate).numpy()
+    if not np.any(samples):
+        notes.append("digital silence (kept)")
+    return Decoded(samples, notes)
+
+
+def chunk_spans(n_samples: int, chunk_samples: int) -> list[tuple[int, int]]:
+    """(start, real samples) of each chunk of an utterance, following CHUNK_POLICY."""
+    if n_samples <= 0:
+        return []
+    if n_samples < chunk_samples:
+        return [(0, n_samples)]
+    return [(i * chunk_samples, chunk_samples) for i in range(n_samples // chunk_samples)]
+
+
+def cut(samples: np.ndarray, chunk_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chunks [k, chunk_samples] float32, their start samples and real-sample counts."""
+    spans = chunk_spans(len(samples), chunk_samples)
+    chunks = np.zeros((len(spans), chunk_samples), dtype=np.float32)
+    for i, (start, n) in enumerate(spans):
+        chunks[i, :n] = samples[start : start + n]
+    starts = np.array([s for s, _ in spans], dtype=np.int64)
+    counts = np.array([n for _, n in spans], dtype=np.int32)
+    return chunks, starts, counts

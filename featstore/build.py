@@ -1,0 +1,318 @@
+"""The build pipeline: corpus -> decoded chunks (DataLoader workers) -> batched extractors on
+the device -> writer thread -> shards -> index.
+
+Work is planned up front (plan.json: the utterances, their shards, every parameter). A shard is
+the unit of resumption: it exists under its final name only when complete, so ``--resume``
+re-plans, checks the plan is the same, and builds only the shards that are missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from featstore import audio, provenance
+from featstore.errors import UserError
+from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.sources import resolve_source, select_speakers
+from featstore.sources.base import Utterance
+from featstore.store.layout import (
+    FORMAT_VERSION, INDEX, META_COLUMNS, PLAN, SHARDS, TMP_PREFIX, sha256_file, shard_name,
+    write_json_atomic,
+)
+from featstore.store.writer import ShardSink, StoreLock
+
+
+@dataclass
+class BuildConfig:
+    out: Path
+    source: str | None = None
+    subsets: list[str] | None = None
+    speakers: int | None = None
+    seed: int = 0
+    features: list[str] = field(default_factory=lambda: ["mfcc"])
+    chunk_seconds: float = 2.0
+    batch_size: int | None = None
+    workers: int | None = None
+    shard_size: int = 256  # utterances per shard
+    resume: bool = False
+    overwrite: bool = False
+    quiet: bool = False
+    cache_dir: str | None = None
+    extract: ExtractorOptions = field(default_factory=ExtractorOptions)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is visible to torch; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserError(f"--device must be cpu, cuda or auto, not '{device}'")
+    return device
+
+
+class _Decode(Dataset):
+    """Decodes and chunks one utterance per item, in DataLoader worker processes."""
+
+    def __init__(self, items: list[tuple[int, Utterance]], sample_rate: int, chunk_samples: int):
+        self.items, self.sample_rate, self.chunk_samples = items, sample_rate, chunk_samples
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        shard, utt = self.items[i]
+        problems = []
+        try:
+            decoded = audio.decode(utt.path, self.sample_rate)
+            chunks, starts, counts = audio.cut(decoded.samples, self.chunk_samples)
+            problems += decoded.notes
+        except audio.AudioError as exc:
+            chunks = np.zeros((0, self.chunk_samples), np.float32)
+            starts, counts = np.zeros(0, np.int64), np.zeros(0, np.int32)
+            problems.append(f"{exc} (skipped)")
+        if 0 < len(counts) and counts[0] < self.chunk_samples:
+            problems.append(f"shorter than one chunk ({counts[0]} samples): zero-padded")
+        return {"shard": shard, "utt": utt, "chunks": chunks, "starts": starts,
+                "counts": counts, "problems": [{"path": utt.path, "reason": r} for r in problems]}
+
+
+class _Batcher:
+    """Collects chunks from utterances into fixed-size batches for the extractors."""
+
+    def __init__(self):
+        self.chunks, self.meta = [], []
+
+    def add(self, item: dict) -> None:
+        utt = item["utt"]
+        for chunk, start, count in zip(item["chunks"], item["starts"], item["counts"]):
+            self.chunks.append(chunk)
+            self.meta.append((utt, int(start), int(count)))
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def take(self, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        chunks, meta = self.chunks[:n], self.meta[:n]
+        self.chunks, self.meta = self.chunks[n:], self.meta[n:]
+        cols = {c: np.array([getattr(u, c).encode("ascii", "replace") for u, _, _ in meta],
+                            dtype="S") for c in META_COLUMNS}
+        cols["start_sample"] = np.array([s for _, s, _ in meta], dtype=np.int64)
+        cols["n_samples"] = np.array([c for _, _, c in meta], dtype=np.int32)
+        return np.stack(chunks), cols
+
+
+def build(cfg: BuildConfig) -> dict:
+    """Build (or resume) a store; returns its index."""
+    opts = cfg.extract
+    opts.device = resolve_device(opts.device)
+    if cfg.chunk_seconds <= 0:
+        raise UserError("--chunk-seconds must be positive")
+    opts.chunk_samples = int(round(cfg.chunk_seconds * opts.sample_rate))
+    if not cfg.features:
+        raise UserError("--features must name at least one feature")
+    out = Path(cfg.out)
+    _prepare_folder(out, cfg)
+    with StoreLock(out):
+        return _build_locked(out, cfg, opts)
+
+
+def _prepare_folder(out: Path, cfg: BuildConfig) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    existing = [p for p in out.iterdir() if p.name != ".lock"] if out.exists() else []
+    if existing and not (cfg.resume or cfg.overwrite):
+        raise UserError(f"{out} already exists: pass --resume to finish it or --overwrite "
+                        "to replace it")
+    if existing and cfg.overwrite:
+        if not ((out / PLAN).exists() or (out / INDEX).exists()):
+            raise UserError(f"refusing to --overwrite {out}: it is not a feature store")
+        for p in existing:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    try:
+        (out / SHARDS).mkdir(parents=True, exist_ok=True)
+        probe = out / (TMP_PREFIX + "probe")
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {out}: {exc.strerror}") from None
+
+
+def _build_locked(out: Path, cfg: BuildConfig, opts: ExtractorOptions) -> dict:
+    corpus = resolve_source(cfg.source, subsets=cfg.subsets, speakers=cfg.speakers, seed=cfg.seed,
+                            cache_dir=cfg.cache_dir, work_dir=out.parent)
+    if cfg.speakers is not None:
+        corpus = select_speakers(corpus, cfg.speakers, cfg.seed)
+    if not corpus.utterances:
+        raise UserError(f"no utterances found in {corpus.name}")
+    extractors = [make_extractor(name, opts) for name in dict.fromkeys(cfg.features)]
+    specs = [s for e in extractors for s in e.specs()]
+    plan = _plan(cfg, corpus, extractors, opts)
+    plan = _check_resume(out, plan, cfg)
+    utts = [Utterance(**u) for u in plan["utterances"]]
+    shards = plan["shards"]
+    for tmp in (out / SHARDS).glob(TMP_PREFIX + "*"):  # left by a killed build
+        tmp.unlink()
+    pending = [i for i in range(len(shards)) if not (out / SHARDS / shard_name(i)).exists()]
+    items = [(i, u) for i in pending for u in utts[shards[i][0] : shards[i][1]]]
+    batch_size = cfg.batch_size or _default_batch_size(extractors, opts)
+    _run(out, items, extractors, specs, plan, batch_size, cfg)
+    index = _write_index(out, plan, specs, extractors, cfg, opts)
+    if not cfg.quiet:
+        _summary(index)
+    return index
+
+
+def _plan(cfg, corpus, extractors, opts) -> dict:
+    utts = sorted(corpus.utterances, key=lambda u: u.utterance_id)
+    bounds = [(i, min(i + cfg.shard_size, len(utts))) for i in range(0, len(utts), cfg.shard_size)]
+    params = {
+        "features": [e.name for e in extractors],
+        "extractors": {e.name: e.params() for e in extractors},
+        "sample_rate": opts.sample_rate, "chunk_samples": opts.chunk_samples,
+        "chunk_seconds": cfg.chunk_seconds, "chunk_policy": audio.CHUNK_POLICY,
+        "shard_size": cfg.shard_size, "source": cfg.source, "subsets": cfg.subsets,
+        "speakers": cfg.speakers, "seed": cfg.seed,
+    }
+    return {
+        "format_version": FORMAT_VERSION, "params": params, "source_name": corpus.name,
+        "utterances": [dataclasses.asdict(u) for u in utts], "shards": bounds,
+        "source_problems": [p.to_dict() for p in corpus.problems],
+    }
+
+
+def _check_resume(out: Path, plan: dict, cfg: BuildConfig) -> dict:
+    path = out / PLAN
+    if not path.exists():
+        (out / INDEX).unlink(missing_ok=True)
+        write_json_atomic(path, plan)
+        return plan
+    old = json.loads(path.read_text())
+    # JSON round trip so tuples and lists compare equal
+    new = json.loads(json.dumps(plan))
+    for key in ("params", "utterances", "shards"):
+        if old.get(key) != new[key]:
+            diff = _first_difference(old.get(key), new[key])
+            raise UserError(f"cannot --resume {out}: the build differs from the one started "
+                            f"there ({key}: {diff}); use --overwrite to start again")
+    return old
+
+
+def _first_difference(a, b) -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return f"{k}: {_first_difference(a.get(k), b.get(k))}"
+    if isinstance(a, list) and isinstance(b, list) and len(a) != len(b):
+        return f"{len(a)} items vs {len(b)}"
+    return f"{str(a)[:60]} vs {str(b)[:60]}"
+
+
+def _default_batch_size(extractors, opts) -> int:
+    sizes = [getattr(e, "suggested_batch_size", lambda: None)() for e in extractors]
+    sizes = [s for s in sizes if s]
+    return min(sizes) if sizes else (256 if opts.device == "cpu" else 1024)
+
+
+def _meta_widths(utts: list[Utterance]) -> dict[str, int]:
+    return {c: max((len(getattr(u, c)) for u in utts), default=1) for c in META_COLUMNS}
+
+
+def _run(out, items, extractors, specs, plan, batch_size, cfg) -> None:
+    if not items:
+        return
+    opts = cfg.extract
+    workers = cfg.workers if cfg.workers is not None else min(4, os.cpu_count() or 1)
+    loader = DataLoader(
+        _Decode(items, opts.sample_rate, opts.chunk_samples), batch_size=None,
+        num_workers=workers, prefetch_factor=4 if workers else None,
+        persistent_workers=False, multiprocessing_context="fork" if workers else None,
+    )
+    shards = plan["shards"]
+    utts = [Utterance(**u) for u in plan["utterances"]]
+    sink = ShardSink()
+    batcher, problems, current = _Batcher(), [], None
+    cuda = opts.device.startswith("cuda")
+
+    def flush(n: int) -> None:
+        chunks, meta = batcher.take(n)
+        x = torch.from_numpy(chunks)
+        counts = torch.from_numpy(meta["n_samples"])
+        if cuda:
+            x, counts = x.pin_memory().to(opts.device, non_blocking=True), counts.to(opts.device)
+        feats = {}
+        for e in extractors:
+            feats.update(e.extract(x, counts))
+        sink.rows(meta, feats)
+
+    def close_shard() -> None:
+        while len(batcher):
+            flush(min(batch_size, len(batcher)))
+        sink.close_shard(problems)
+
+    bar = tqdm(total=len(items), unit="utt", desc="build", disable=cfg.quiet or None)
+    try:
+        for item in loader:
+            if item["shard"] != current:
+                if current is not None:
+                    close_shard()
+                current, problems = item["shard"], []
+                lo, hi = shards[current]
+                sink.open(out / SHARDS / shard_name(current), specs, _meta_widths(utts[lo:hi]),
+                          {"shard": current, "format_version": FORMAT_VERSION})
+            problems.extend(item["problems"])
+            batcher.add(item)
+            while len(batcher) >= batch_size:
+                flush(batch_size)
+            bar.update(1)
+        close_shard()
+    finally:
+        bar.close()
+        sink.finish()
+
+
+def _write_index(out, plan, specs, extractors, cfg, opts) -> dict:
+    import h5py
+
+    shards, problems = [], list(plan["source_problems"])
+    for i, (lo, hi) in enumerate(plan["shards"]):
+        path = out / SHARDS / shard_name(i)
+        with h5py.File(path, "r") as f:
+            rows = int(f.attrs["num_rows"])
+            problems += json.loads(f.attrs["problems"])
+        shards.append({"file": path.name, "rows": rows, "utterances": hi - lo,
+                       "sha256": sha256_file(path)})
+    index = {
+        "format_version": FORMAT_VERSION,
+        "num_rows": sum(s["rows"] for s in shards),
+        "shards": shards,
+        "features": {s.name: {"shape": list(s.shape), "dtype": s.dtype, "params": s.params,
+                              "extractor": e.name}
+                     for e in extractors for s in e.specs()},
+        "problems": problems,
+        "provenance": {**provenance.record(opts.device), "params": plan["params"],
+                       "source_name": plan["source_name"], "batch_size": cfg.batch_size},
+    }
+    write_json_atomic(out / INDEX, index)
+    return index
+
+
+def _summary(index: dict) -> None:
+    problems = index["problems"]
+    print(f"wrote {index['num_rows']} chunks in {len(index['shards'])} shards; "
+          f"{len(problems)} problem(s) recorded", file=sys.stderr)
+    for p in problems[:10]:
+        print(f"  {p['path']}: {p['reason']}", file=sys.stderr)
+    if len(problems) > 10:
+        print(f"  ... and {len(problems) - 10} more (featstore info STORE)", file=sys.stderr)

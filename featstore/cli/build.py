@@ -1,0 +1,76 @@
+"""featstore build: corpus -> chunks -> features -> store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from featstore.cli.types import int_list, name_list, nonneg_int, positive_float, positive_int
+from featstore.extractors import NAMES, ExtractorOptions
+
+DEFAULT_FEATURES = "mfcc,wav2vec2,audio"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("source")
+    src.add_argument("--source", help="a LibriSpeech folder (root or one subset), "
+                     "librispeech:<subset> to download one (default librispeech:dev-clean), "
+                     "or synthetic")
+    src.add_argument("--subsets", type=name_list, help="only these subsets, e.g. test-other")
+    src.add_argument("--speakers", type=positive_int,
+                     help="keep N speakers, balanced by gender, chosen from --seed")
+    src.add_argument("--seed", type=int, default=0, help="seed for --speakers (default 0)")
+    src.add_argument("--cache-dir", help="download cache (default $FEATSTORE_CACHE or "
+                     "~/.cache/featstore)")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", type=Path, default=Path("stores/default"),
+                     help="store folder (default stores/default)")
+    out.add_argument("--resume", action="store_true", help="finish an interrupted build")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    out.add_argument("--shard-size", type=positive_int, default=256,
+                     help="utterances per shard: the unit of resumption (default 256)")
+    feat = p.add_argument_group("features")
+    feat.add_argument("--features", type=name_list, default=name_list(DEFAULT_FEATURES),
+                      help=f"comma list from {', '.join(NAMES)} (default {DEFAULT_FEATURES})")
+    feat.add_argument("--chunk-seconds", type=positive_float, default=2.0)
+    feat.add_argument("--n-mfcc", type=positive_int, default=13)
+    feat.add_argument("--n-fft", type=positive_int, default=2048)
+    feat.add_argument("--hop-length", type=positive_int, default=512)
+    feat.add_argument("--n-mels", type=positive_int, default=128)
+    feat.add_argument("--model", default="facebook/wav2vec2-base",
+                      help="wav2vec2 hub id or local path")
+    feat.add_argument("--dtype", default="float16", choices=["float16", "float32"],
+                      help="storage dtype of wav2vec2 states (default float16)")
+    feat.add_argument("--compute-dtype", default="auto", choices=["auto", "float32", "bfloat16",
+                      "float16"], help="wav2vec2 compute precision (auto: bf16 on CUDA)")
+    feat.add_argument("--layers", type=int_list, help="wav2vec2 layers to keep, e.g. 0,6,12 "
+                      "or 4-8 (default all)")
+    feat.add_argument("--frames-layers", type=int_list, default=(),
+                      help="also keep frame-level wav2vec2 states of these layers")
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: "
+                     "chosen from the device's free memory)")
+    run.add_argument("--workers", type=nonneg_int, help="decoding processes (default min(4, "
+                     "cores))")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from featstore.build import BuildConfig, build
+
+    options = ExtractorOptions(
+        device=args.device, n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length,
+        n_mels=args.n_mels, model=args.model, dtype=args.dtype, layers=args.layers,
+        frames_layers=args.frames_layers,
+    )
+    if hasattr(options, "compute_dtype"):
+        options.compute_dtype = args.compute_dtype
+    build(BuildConfig(
+        out=args.out, source=args.source, subsets=args.subsets, speakers=args.speakers,
+        seed=args.seed, features=args.features, chunk_seconds=args.chunk_seconds,
+        batch_size=args.batch_size, workers=args.workers, shard_size=args.shard_size,
+        resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+        cache_dir=args.cache_dir, extract=options,
+    ))
+    return 0

@@ -1,0 +1,71 @@
+"""The extractor contract and registry.
+
+An extractor turns a batch of fixed-length chunks (float32 waveforms at 16 kHz, already on
+the extraction device) into one or more row-aligned feature arrays. Each output must depend
+only on its own chunk, never on what else is in the batch: tests check batch-of-1 against
+batch-of-N for every extractor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One dataset in the store: ``name`` (e.g. "mfcc", "wav2vec2/mean"), per-row shape and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class ExtractorOptions:
+    """Everything the command line can say about extraction. Each extractor reads its part."""
+
+    device: str = "cpu"
+    sample_rate: int = 16000
+    chunk_samples: int = 32000
+    # MFCC (defaults of the classic study, librosa-compatible)
+    n_mfcc: int = 13
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    # wav2vec2
+    model: str = "facebook/wav2vec2-base"
+    dtype: str = "float16"  # storage dtype of pooled / frame-level hidden states
+    layers: tuple[int, ...] | None = None  # None: every layer
+    frames_layers: tuple[int, ...] = ()
+    compute_dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16
+
+
+class Extractor(Protocol):
+    name: str
+
+    def specs(self) -> list[FeatureSpec]:
+        """The datasets this extractor writes, with per-row shapes."""
+
+    def params(self) -> dict:
+        """Extraction parameters recorded as provenance (JSON-serialisable)."""
+
+    def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
+        """``batch``: [B, chunk_samples] float32 on the device; ``n_samples``: [B] count of real
+        (non-padding) samples per chunk. Returns spec name -> array [B, *shape] on the host."""
+
+
+ExtractorFactory = Callable[[ExtractorOptions], Extractor]
+EXTRACTORS: dict[str, ExtractorFactory] = {}
+
+
+def register(name: str) -> Callable[[ExtractorFactory], ExtractorFactory]:
+    def deco(factory: ExtractorFactory) -> ExtractorFactory:
+        EXTRACTORS[name] = factory
+        return factory
+
+    return deco

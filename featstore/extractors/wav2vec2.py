@@ -1,0 +1,243 @@
+"""wav2vec2 hidden states, pooled per chunk (mean and population std over time) for every
+selected layer, plus optional frame-level layers.
+
+Chunks are fixed-length, so the model runs without padding or attention mask (wav2vec2-base's
+group-norm encoder was trained without masks); a zero-padded last chunk is normalised and
+pooled over its real samples / frames only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from featstore.errors import UserError
+from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+
+STORAGE_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+NORM_EPS = 1e-7  # as Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
+LOAD_FIX = ("pass a local model directory with --model, or pre-download it and set HF_HOME "
+            "(and HF_HUB_OFFLINE=1)")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()).split(". ")[0]  # HF errors are multi-line paragraphs
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _looks_local(model: str) -> bool:
+    # Hub ids are "name" or "org/name"; anything else is meant as a directory.
+    return os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") > 1
+
+
+def load_model(model_id: str) -> tuple[torch.nn.Module, object, str | None]:
+    """(model, feature extractor, resolved commit hash or None) for a hub id or local path."""
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    path = os.path.expanduser(model_id)
+    if _looks_local(model_id) and not os.path.isdir(path):
+        raise UserError(f"wav2vec2 model directory {model_id!r} does not exist; {LOAD_FIX}")
+    revision = None
+    if not os.path.isdir(path):
+        try:  # pin config, weights and feature extractor to one commit, and record it
+            from transformers.utils.hub import resolve_revision
+
+            revision = resolve_revision(model_id)  # fails open (offline: returned unresolved)
+        except ImportError:
+            pass
+    pin = {"revision": revision} if revision is not None else {}
+    try:
+        # fp32 master weights: autocast picks the compute dtype, CPU stays fp32
+        model = AutoModel.from_pretrained(path, dtype=torch.float32, **pin)
+        feature_extractor = AutoFeatureExtractor.from_pretrained(path, **pin)
+    except (OSError, ValueError) as exc:  # not found, offline, bad id, no weights
+        raise UserError(
+            f"cannot load wav2vec2 model {model_id!r}: {LOAD_FIX} ({_one_line(exc)})"
+        ) from exc
+    commit = getattr(revision, "resolved", None) or getattr(model.config, "_commit_hash", None)
+    return model, feature_extractor, commit
+
+
+def conv_lengths(config, n_samples: int) -> list[int]:
+    """Sequence length after each conv layer of the feature encoder (torch Conv1d, no padding)."""
+    lengths = []
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
+        n_samples = (n_samples - kernel) // stride + 1
+        lengths.append(n_samples)
+    return lengths
+
+
+def suggest_batch_size(model: torch.nn.Module, options: ExtractorOptions) -> int:
+    """Batch size for when the user gives none.
+
+    CPU: 16 (throughput is flat beyond that and memory is no concern). CUDA: free memory
+    (after the model is loaded) / per-chunk activation estimate, where the estimate in elements is
+      all retained hidden states      (num_layers + 1) x frames x hidden_size
+      + one layer's transients        frames x (intermediate_size + heads x frames x 2)
+      + the largest conv activation   2 x conv_dim x conv_length (in + out; dominates for base)
+    at 4 bytes (norms and softmax stay fp32 under autocast), x2 safety margin for allocator
+    fragmentation and temporaries, using 80% of free memory; clamped to [8, 1024], multiple
+    of 8. For base and 2 s chunks that is ~64 MB per chunk, so ~1000 on an 80 GB GPU.
+    """
+    device = torch.device(options.device)
+    if device.type != "cuda":
+        return 16
+    cfg = model.config
+    lengths = conv_lengths(cfg, options.chunk_samples)
+    frames = lengths[-1]
+    elements = (
+        (cfg.num_hidden_layers + 1) * frames * cfg.hidden_size
+        + frames * (cfg.intermediate_size + cfg.num_attention_heads * frames * 2)
+        + 2 * max(d * n for d, n in zip(cfg.conv_dim, lengths, strict=True))
+    )
+    per_chunk = elements * 4 * 2
+    free, _ = torch.cuda.mem_get_info(device)
+    batch = int(free * 0.8 // per_chunk) // 8 * 8
+    return max(8, min(1024, batch))
+
+
+def _check_layers(kind: str, layers: tuple[int, ...], total: int) -> tuple[int, ...]:
+    bad = [i for i in layers if not 0 <= i < total]
+    if bad or len(set(layers)) != len(layers):
+        raise UserError(
+            f"wav2vec2 {kind} must be distinct layer indices in 0..{total - 1} "
+            f"(0 = CNN/projection output, {total - 1} = last transformer layer); got {list(layers)}"
+        )
+    return tuple(int(i) for i in layers)
+
+
+class Wav2Vec2Extractor:
+    name = "wav2vec2"
+
+    def __init__(self, options: ExtractorOptions) -> None:
+        if options.dtype not in STORAGE_DTYPES:
+            raise UserError(
+                f"wav2vec2 dtype must be one of {sorted(STORAGE_DTYPES)}; got {options.dtype!r}"
+            )
+        self.device = torch.device(options.device)
+        compute = options.compute_dtype
+        if compute == "auto":
+            compute = "bfloat16" if self.device.type == "cuda" else "float32"
+        if compute not in COMPUTE_DTYPES:
+            raise UserError(f"compute dtype must be auto or one of {sorted(COMPUTE_DTYPES)}; "
+                            f"got {options.compute_dtype!r}")
+        self.options, self.compute_dtype = options, compute
+
+        model, feature_extractor, self.revision = load_model(options.model)
+        cfg = model.config
+        if not hasattr(cfg, "conv_kernel"):
+            raise UserError(f"{options.model!r} is not a wav2vec2-style model "
+                            "(no conv feature encoder in its config)")
+        rate = getattr(feature_extractor, "sampling_rate", options.sample_rate)
+        if rate != options.sample_rate:
+            raise UserError(f"{options.model!r} expects {rate} Hz audio, "
+                            f"the store uses {options.sample_rate} Hz")
+        self.model = model.eval().to(self.device)
+        self.normalize = bool(getattr(feature_extractor, "do_normalize", False))
+        self.padding_value = float(getattr(feature_extractor, "padding_value", 0.0))
+
+        total = cfg.num_hidden_layers + 1  # CNN/projection output + each transformer layer
+        self.num_layers_total, self.dim = total, cfg.hidden_size
+        self.frames = conv_lengths(cfg, options.chunk_samples)[-1]
+        if self.frames < 1:
+            raise UserError(f"chunks of {options.chunk_samples} samples are too short "
+                            f"for {options.model!r}")
+        self.hop = math.prod(cfg.conv_stride)  # samples between frame starts
+        layers = options.layers if options.layers is not None else tuple(range(total))
+        self.layers = _check_layers("layers", tuple(layers), total)
+        if not self.layers:
+            raise UserError("wav2vec2 layers: select at least one layer")
+        self.frames_layers = _check_layers("frames layers", tuple(options.frames_layers), total)
+        path = Path(options.model).expanduser()
+        local = path.is_dir()
+        # a local path is recorded by its name: the full path means nothing on another machine
+        self.model_name = path.resolve().name if local else options.model
+        self.local_path = options.model if local else None
+
+        user_threads = any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+        if self.device.type == "cpu" and not user_threads:
+            cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+            torch.set_num_threads(len(cores) if cores else os.cpu_count() or 1)
+
+    def suggested_batch_size(self) -> int:
+        return suggest_batch_size(self.model, self.options)
+
+    def params(self) -> dict:
+        return {
+            "model": self.model_name,
+            "local_path": self.local_path,
+            "revision": self.revision,
+            "layers": list(self.layers),
+            "num_layers_total": self.num_layers_total,
+            "dim": self.dim,
+            "frames": self.frames,
+            "pooling": "mean and population std over frames covering real samples",
+            "dtype": self.options.dtype,
+            "compute_dtype": self.compute_dtype,
+            "normalize": self.normalize,
+            "frames_layers": list(self.frames_layers),
+        }
+
+    def specs(self) -> list[FeatureSpec]:
+        dtype = self.options.dtype
+        common = {"model": self.model_name, "revision": self.revision, "dim": self.dim}
+        pooled = {**common, "layers": list(self.layers)}
+        out = [FeatureSpec(f"wav2vec2/{stat}", (len(self.layers), self.dim), dtype, pooled)
+               for stat in ("mean", "std")]
+        for layer in self.frames_layers:
+            params = {**common, "layers": [layer], "frames": self.frames}
+            out.append(FeatureSpec(f"wav2vec2/frames/{layer}", (self.frames, self.dim), dtype,
+                                   params))
+        return out
+
+    def _normalise(self, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        # Per chunk zero mean / unit variance over its real samples, as Wav2Vec2FeatureExtractor;
+        # padding is set to padding_value as the feature extractor does with an attention mask.
+        real = torch.arange(x.shape[1], device=x.device)[None, :] < n[:, None]
+        mean = (x * real).sum(1, keepdim=True) / n[:, None]
+        var = (((x - mean) * real) ** 2).sum(1, keepdim=True) / n[:, None]
+        return torch.where(real, (x - mean) / torch.sqrt(var + NORM_EPS), self.padding_value)
+
+    @torch.inference_mode()
+    def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
+        store = STORAGE_DTYPES[self.options.dtype]
+        if batch.shape[1] != self.options.chunk_samples:
+            raise ValueError(f"expected chunks of {self.options.chunk_samples} samples, "
+                             f"got {batch.shape[1]}")
+        if batch.shape[0] == 0:
+            return {s.name: np.zeros((0, *s.shape), s.dtype) for s in self.specs()}
+        x = batch.to(self.device, torch.float32)
+        n = n_samples.to(self.device).clamp(1, x.shape[1]).to(torch.float32)
+        if self.normalize:
+            x = self._normalise(x, n)
+        compute = COMPUTE_DTYPES[self.compute_dtype]
+        with torch.autocast(self.device.type, dtype=compute, enabled=compute != torch.float32):
+            hidden = self.model(x, output_hidden_states=True).hidden_states
+        if hidden[0].shape[1] != self.frames:
+            raise RuntimeError(f"model gave {hidden[0].shape[1]} frames, expected {self.frames}")
+
+        # Frames whose receptive field starts inside the real audio: ceil(n / hop), at least 1.
+        k = torch.ceil(n / self.hop).clamp(1, self.frames)
+        t = torch.arange(self.frames, device=x.device)
+        w = (t[None, :] < k[:, None]).to(torch.float32)[..., None]
+        means, stds = [], []
+        for layer in self.layers:  # one layer at a time: a [B, L, T, D] stack is GBs at batch 1024
+            h = hidden[layer].float()
+            mean = (h * w).sum(1) / k[:, None]
+            var = (((h - mean[:, None]) * w) ** 2).sum(1) / k[:, None]
+            means.append(mean)
+            stds.append(var.sqrt())
+        out = {"wav2vec2/mean": torch.stack(means, 1), "wav2vec2/std": torch.stack(stds, 1)}
+        out.update({f"wav2vec2/frames/{layer}": hidden[layer] for layer in self.frames_layers})
+        # cast on the device: halves the transfer for float16 storage
+        return {name: v.to(store).cpu().numpy() for name, v in out.items()}
+
+
+@register("wav2vec2")
+def make_wav2vec2(options: ExtractorOptions) -> Wav2Vec2Extractor:
+    return Wav2Vec2Extractor(options)

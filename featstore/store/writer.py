@@ -1,0 +1,166 @@
+"""Shard writing: one HDF5 file per shard, streamed in batches under a temporary name and
+published atomically; a writer thread behind a bounded queue so extraction never waits on disk.
+
+HDF5 layout choices (see README "Store format"):
+- every dataset is row-aligned (row = one chunk) and resizable along rows only;
+- chunks hold ~1 MiB of whole rows: the size of HDF5's default per-dataset chunk cache, so a
+  sequential read decodes each chunk once and a random row costs at most 1 MiB of I/O;
+- ``lzf`` with byte shuffle: fast to decode (reading is never CPU-bound), modest gains on
+  float features; ``fletcher32`` on every dataset so corruption is caught on read;
+- metadata strings are fixed-length ASCII, which (unlike variable-length strings) can carry
+  the fletcher32 filter.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import queue
+import threading
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from featstore.errors import UserError
+from featstore.extractors.base import FeatureSpec
+from featstore.store.layout import (
+    LOCK, META_COLUMNS, META_NUMERIC, TMP_PREFIX, publish,
+)
+
+CHUNK_BYTES = 1 << 20
+
+
+def rows_per_chunk(shape: tuple[int, ...], dtype: str) -> int:
+    row_bytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    return max(1, CHUNK_BYTES // max(row_bytes, 1))
+
+
+def _create(f: h5py.File, name: str, shape: tuple[int, ...], dtype) -> None:
+    f.create_dataset(
+        name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+        chunks=(rows_per_chunk(shape, np.dtype(dtype).str), *shape),
+        compression="lzf", shuffle=True, fletcher32=True,
+    )
+
+
+class ShardWriter:
+    """Writes one shard. Nothing is visible under the final name until ``close`` succeeds."""
+
+    def __init__(self, path: Path, specs: list[FeatureSpec], meta_widths: dict[str, int],
+                 attrs: dict):
+        self.path = path
+        self.tmp = path.with_name(TMP_PREFIX + path.name)
+        self.specs = specs
+        self.rows = 0
+        self.file = h5py.File(self.tmp, "w")
+        for col in META_COLUMNS:
+            _create(self.file, f"meta/{col}", (), f"S{max(1, meta_widths[col])}")
+        for col, dtype in META_NUMERIC.items():
+            _create(self.file, f"meta/{col}", (), dtype)
+        for spec in specs:
+            _create(self.file, f"features/{spec.name}", spec.shape, spec.dtype)
+        for key, value in attrs.items():
+            self.file.attrs[key] = value
+
+    def append(self, meta: dict[str, np.ndarray], features: dict[str, np.ndarray]) -> None:
+        n = len(meta["start_sample"])
+        names = [f"meta/{c}" for c in (*META_COLUMNS, *META_NUMERIC)]
+        values = [meta[c] for c in (*META_COLUMNS, *META_NUMERIC)]
+        names += [f"features/{s.name}" for s in self.specs]
+        values += [features[s.name] for s in self.specs]
+        for name, value in zip(names, values):
+            ds = self.file[name]
+            if len(value) != n:
+                raise ValueError(f"{name}: {len(value)} rows, expected {n}")
+            ds.resize(self.rows + n, axis=0)
+            ds[self.rows :] = np.asarray(value).astype(ds.dtype, copy=False)
+        self.rows += n
+
+    def close(self, problems: list[dict]) -> int:
+        self.file.attrs["num_rows"] = self.rows
+        self.file.attrs["problems"] = json.dumps(problems)
+        self.file.close()
+        publish(self.tmp, self.path)
+        return self.rows
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class ShardSink:
+    """Runs ShardWriters on a background thread fed by a bounded queue (back-pressure: when the
+    disk is slower than extraction, ``put`` blocks instead of letting memory grow)."""
+
+    def __init__(self, maxsize: int = 8):
+        self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.error: BaseException | None = None
+        self.written: list[tuple[Path, int]] = []
+        self.thread = threading.Thread(target=self._run, name="shard-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        writer = None
+        while True:
+            op, *args = self.queue.get()
+            if op == "stop":
+                return
+            if self.error is not None:
+                continue  # drain after a failure so producers never block forever
+            try:
+                if op == "open":
+                    writer = ShardWriter(*args)
+                elif op == "rows":
+                    writer.append(*args)
+                elif op == "close":
+                    self.written.append((writer.path, writer.close(*args)))
+                    writer = None
+            except BaseException as exc:  # surfaced to the producer by _check
+                self.error = exc
+                if writer is not None:
+                    writer.abort()
+
+    def _put(self, *msg) -> None:
+        self._check()
+        self.queue.put(msg)
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def open(self, path: Path, specs: list[FeatureSpec], meta_widths: dict[str, int],
+             attrs: dict) -> None:
+        self._put("open", path, specs, meta_widths, attrs)
+
+    def rows(self, meta: dict[str, np.ndarray], features: dict[str, np.ndarray]) -> None:
+        self._put("rows", meta, features)
+
+    def close_shard(self, problems: list[dict]) -> None:
+        self._put("close", problems)
+
+    def finish(self) -> None:
+        self.queue.put(("stop",))
+        self.thread.join()
+        self._check()
+
+
+class StoreLock:
+    """An exclusive flock on STORE/.lock: one writer process per store, ever."""
+
+    def __init__(self, root: Path):
+        self.path = root / LOCK
+        self.fd = None
+
+    def __enter__(self) -> StoreLock:
+        self.fd = open(self.path, "w")
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fd.close()
+            raise UserError(f"another process is writing to {self.path.parent}") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.fd.close()

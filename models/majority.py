@@ -1,0 +1,38 @@
+"""Baseline: always predict the most frequent training class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Classifier, ModelSpec, register
+
+
+class MajorityClassifier(Classifier):
+    """predict_proba returns the training class priors for every row (argmax = majority)."""
+
+    min_classes = 1
+
+    def _fit(self, X: Any, y: np.ndarray, X_val: Any, y_val: np.ndarray | None) -> None:
+        counts = np.bincount(y, minlength=len(self.classes_))
+        self.prior_ = counts / counts.sum()
+        self._info["majority_class"] = self.classes_[int(np.argmax(counts))]
+        self._record_val_accuracy(X_val, y_val)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        n = len(X)  # any input kind: only the row count matters
+        return np.tile(self.prior_, (n, 1))
+
+
+register(
+    ModelSpec(
+        name="majority",
+        kind="classifier",
+        inputs=("vector", "frames", "audio"),
+        defaults={},
+        factory=MajorityClassifier,
+        description="Baseline: predicts the most frequent training class.",
+    )
+)

@@ -1,0 +1,37 @@
+"""Shared fixtures: the real LibriSpeech sample (skipped when absent) and small stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = ROOT.parent / "shared" / "data" / "LibriSpeech"
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    if not (REAL_DATA / "SPEAKERS.TXT").exists():
+        pytest.skip(f"real LibriSpeech sample not found at {REAL_DATA}")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory) -> Path:
+    from featstore.sources.synthetic import make_synthetic
+
+    return make_synthetic(tmp_path_factory.mktemp("corpus") / "synth", n_speakers=8,
+                          utterances_per_speaker=4, seed=0)
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory, synthetic_corpus) -> Path:
+    """An MFCC + audio store of the synthetic corpus, built through the CLI."""
+    from featstore.cli import main
+
+    out = tmp_path_factory.mktemp("stores") / "synth"
+    rc = main(["build", "--source", str(synthetic_corpus), "--out", str(out), "--features",
+               "mfcc,audio", "--device", "cpu", "--quiet", "--workers", "0", "--shard-size", "8"])
+    assert rc == 0
+    return out
