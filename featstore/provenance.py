@@ -27,13 +27,16 @@ def git_commit(path: Path | None = None) -> str | None:
     """The commit of the code that ran (None outside a git checkout); '+dirty' if modified."""
     cwd = path or Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=5).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, timeout=5)
+        sha = head.stdout.strip() if head.returncode == 0 else ""
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=cwd, capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return (sha + ("+dirty" if dirty else "")) or None
+    if not sha:
+        return None
+    return sha + ("+dirty" if dirty else "")
 
 
 def device_name(device: str) -> str:

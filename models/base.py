@@ -17,8 +17,9 @@ Input kinds: "vector" = [n, d] float, "frames" = [n, T, d] per-chunk frame seque
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,10 +55,14 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         bad = [i for i in self.inputs if i not in INPUT_KINDS]
         if not self.inputs or bad:
-            raise ValueError(f"model {self.name!r}: inputs must be a non-empty subset of {INPUT_KINDS}")
+            raise ValueError(
+                f"model {self.name!r}: inputs must be a non-empty subset of {INPUT_KINDS}"
+            )
         unknown = (set(self.types) | set(self.required)) - set(self.defaults)
         if unknown:
-            raise ValueError(f"model {self.name!r}: types/required name unknown params {sorted(unknown)}")
+            raise ValueError(
+                f"model {self.name!r}: types/required name unknown params {sorted(unknown)}"
+            )
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -86,7 +91,9 @@ def make_model(name: str, params: dict | None = None, *, seed: int, device: str)
     unknown = sorted(set(params) - set(spec.defaults))
     if unknown:
         valid = ", ".join(sorted(spec.defaults)) or "(none)"
-        raise ModelConfigError(f"model {name!r}: unknown parameter(s) {', '.join(unknown)}; valid: {valid}")
+        raise ModelConfigError(
+            f"model {name!r}: unknown parameter(s) {', '.join(unknown)}; valid: {valid}"
+        )
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise ModelConfigError(f"seed must be an int, got {type(seed).__name__}")
     merged = dict(spec.defaults)
@@ -144,7 +151,9 @@ def check_positive(model: str, params: dict, *keys: str, allow_zero: bool = Fals
             continue
         if value < 0 or (value == 0 and not allow_zero):
             bound = ">= 0" if allow_zero else "> 0"
-            raise ModelConfigError(f"model {model!r}: parameter {key} must be {bound}, got {value!r}")
+            raise ModelConfigError(
+                f"model {model!r}: parameter {key} must be {bound}, got {value!r}"
+            )
 
 
 def check_choice(model: str, params: dict, key: str, choices: Sequence[Any]) -> None:
@@ -163,7 +172,9 @@ def check_fraction(
         v = params[key]
         if (v < 0 or (low_open and v == 0)) or (v > 1 or (high_open and v == 1)):
             interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
-            raise ModelConfigError(f"model {model!r}: parameter {key} must be in {interval}, got {v!r}")
+            raise ModelConfigError(
+                f"model {model!r}: parameter {key} must be in {interval}, got {v!r}"
+            )
 
 
 # ---- input checks ---------------------------------------------------------------------
@@ -255,15 +266,19 @@ class Classifier(abc.ABC):
         self.classes_: np.ndarray | None = None
         self._info: dict[str, Any] = {}
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> "Classifier":
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> Classifier:
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}")
+            raise ValueError(
+                f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}"
+            )
         if (X_val is None) != (y_val is None):
             raise ValueError("give both X_val and y_val, or neither")
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < self.min_classes:
-            raise ValueError(f"need at least {self.min_classes} classes in y, got {list(self.classes_)}")
+            raise ValueError(
+                f"need at least {self.min_classes} classes in y, got {list(self.classes_)}"
+            )
         val_codes = None
         if y_val is not None:
             y_val = np.asarray(y_val)
@@ -284,7 +299,9 @@ class Classifier(abc.ABC):
     def _fit(self, X: Any, y: np.ndarray, X_val: Any, y_val: np.ndarray | None) -> None: ...
 
     def info(self) -> dict:
-        return jsonable({"device": self.device, "seed": self.seed, "params": self.params, **self._info})
+        return jsonable(
+            {"device": self.device, "seed": self.seed, "params": self.params, **self._info}
+        )
 
     def _encode(self, y: np.ndarray) -> np.ndarray:
         """Labels -> codes of ``classes_``; a label unseen in training is an error."""
@@ -293,7 +310,9 @@ class Classifier(abc.ABC):
         idx = np.clip(idx, 0, len(self.classes_) - 1)
         unseen = self.classes_[idx] != y
         if np.any(unseen):
-            raise ValueError(f"labels not seen in training: {sorted(set(np.asarray(y)[unseen].tolist()))}")
+            raise ValueError(
+                f"labels not seen in training: {sorted(set(np.asarray(y)[unseen].tolist()))}"
+            )
         return idx.astype(np.int64)
 
     def _check_fitted(self) -> None:
@@ -326,4 +345,6 @@ class Clusterer(abc.ABC):
     def plot(self, X: Any, y_true: Any, path: str) -> None: ...
 
     def info(self) -> dict:
-        return jsonable({"device": self.device, "seed": self.seed, "params": self.params, **self._info})
+        return jsonable(
+            {"device": self.device, "seed": self.seed, "params": self.params, **self._info}
+        )

@@ -19,7 +19,9 @@ from .torch_train import TorchClassifier, TrainConfig, check_train_params, torch
 
 
 class FrameCNN(nn.Module):
-    def __init__(self, T: int, d: int, channels: tuple[int, ...], kernel: int, dropout: float, n_classes: int):
+    def __init__(
+        self, T: int, d: int, channels: tuple[int, ...], kernel: int, dropout: float, n_classes: int
+    ):
         super().__init__()
         blocks: list[nn.Module] = []
         c_in = 1
@@ -46,10 +48,14 @@ class CNNClassifier(TorchClassifier):
         check_fraction("cnn", params, "time_shift", "time_mask", "freq_mask")
         ch = params["channels"]
         if not ch or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in ch):
-            raise ModelConfigError(f"model 'cnn': channels must be a non-empty list of positive ints, got {ch!r}")
+            raise ModelConfigError(
+                f"model 'cnn': channels must be a non-empty list of positive ints, got {ch!r}"
+            )
         k = params["kernel_size"]
         if k < 1 or k % 2 == 0:
-            raise ModelConfigError(f"model 'cnn': kernel_size must be a positive odd int, got {k!r}")
+            raise ModelConfigError(
+                f"model 'cnn': kernel_size must be a positive odd int, got {k!r}"
+            )
         super().__init__(params, seed=seed, device=device)
 
     def _as_input(self, X: Any) -> np.ndarray:
@@ -63,7 +69,9 @@ class CNNClassifier(TorchClassifier):
     def _build(self, X: np.ndarray, n_classes: int) -> nn.Module:
         p = self.params
         self.frame_shape_ = X.shape[1:]
-        return FrameCNN(X.shape[1], X.shape[2], p["channels"], p["kernel_size"], p["dropout"], n_classes)
+        return FrameCNN(
+            X.shape[1], X.shape[2], p["channels"], p["kernel_size"], p["dropout"], n_classes
+        )
 
     def _prepare(self, batch: np.ndarray) -> torch.Tensor:
         if batch.shape[1:] != self.frame_shape_:
@@ -118,6 +126,6 @@ register(
             "freq_mask": 0.15,
         },
         factory=CNNClassifier,
-        description="Torch 2-D CNN over each chunk's time x coefficient frames, optional SpecAugment.",
+        description="Torch 2-D CNN over time x coefficient frames, optional SpecAugment.",
     )
 )

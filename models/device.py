@@ -11,7 +11,7 @@ from .base import ModelConfigError
 
 
 def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when available else "cpu"; an unavailable CUDA device is a config error."""
+    """ "auto" -> "cuda" when available else "cpu"; an unavailable CUDA device is a config error."""
     if not isinstance(device, str):
         raise ModelConfigError(f"device must be a string, got {type(device).__name__}")
     if device == "auto":
@@ -20,7 +20,9 @@ def resolve_device(device: str) -> str:
         return device
     if device == "cuda" or device.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ModelConfigError(f"device {device!r} requested but CUDA is not available; use cpu or auto")
+            raise ModelConfigError(
+                f"device {device!r} requested but CUDA is not available; use cpu or auto"
+            )
         try:
             torch.device(device)
         except RuntimeError as e:

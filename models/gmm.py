@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from .base import Classifier, ModelSpec, check_choice, check_positive, frame_statistics, register, softmax
+from .base import (
+    Classifier,
+    ModelSpec,
+    check_choice,
+    check_positive,
+    frame_statistics,
+    register,
+    softmax,
+)
 
 COVARIANCE_TYPES = ("diag", "full", "tied", "spherical")
 
@@ -59,7 +67,11 @@ class GMMClassifier(Classifier):
                 random_state=self.seed,
             ).fit(frames)
             self.gmms_.append(gmm)
-            per_class[str(label)] = {"n_components": k, "n_frames": len(frames), "converged": bool(gmm.converged_)}
+            per_class[str(label)] = {
+                "n_components": k,
+                "n_frames": len(frames),
+                "converged": bool(gmm.converged_),
+            }
         self._info["per_class"] = per_class
         self._record_val_accuracy(X_val, y_val)
 

@@ -16,13 +16,16 @@ from torch import nn
 from .base import ModelConfigError, audio_to_float
 
 SAMPLE_RATE = 16000
-_HINT = "pass a local path to a saved model, or set HF_HOME / HF_HUB_OFFLINE=1 with the model cached"
+_HINT = (
+    "pass a local path to a saved model, or set HF_HOME / HF_HUB_OFFLINE=1 with the model cached"
+)
 
 
 def _load_error(model: str, checkpoint: str, err: Exception) -> ModelConfigError:
     first = (str(err).strip().splitlines() or [""])[0][:200]
     return ModelConfigError(
-        f"model {model!r}: cannot load checkpoint {checkpoint!r} ({type(err).__name__}: {first}); {_HINT}"
+        f"model {model!r}: cannot load checkpoint {checkpoint!r} "
+        f"({type(err).__name__}: {first}); {_HINT}"
     )
 
 
@@ -38,14 +41,17 @@ def load_config(model: str, checkpoint: str) -> Any:
     from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
     if _looks_like_path(checkpoint) and not os.path.isdir(os.path.expanduser(checkpoint)):
-        raise ModelConfigError(f"model {model!r}: checkpoint directory {checkpoint!r} does not exist; {_HINT}")
+        raise ModelConfigError(
+            f"model {model!r}: checkpoint directory {checkpoint!r} does not exist; {_HINT}"
+        )
     try:
         config = AutoConfig.from_pretrained(os.path.expanduser(checkpoint))
     except (OSError, ValueError, KeyError) as e:
         raise _load_error(model, checkpoint, e) from None
     if type(config) not in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING:
         raise ModelConfigError(
-            f"model {model!r}: checkpoint {checkpoint!r} ({config.model_type}) has no audio-classification head"
+            f"model {model!r}: checkpoint {checkpoint!r} ({config.model_type}) "
+            "has no audio-classification head"
         )
     return config
 
@@ -60,7 +66,9 @@ def load_feature_extractor(checkpoint: str) -> Any | None:
         return None
     rate = getattr(fe, "sampling_rate", SAMPLE_RATE)
     if rate != SAMPLE_RATE:
-        raise ModelConfigError(f"checkpoint {checkpoint!r} expects {rate} Hz audio; the chunks are {SAMPLE_RATE} Hz")
+        raise ModelConfigError(
+            f"checkpoint {checkpoint!r} expects {rate} Hz audio; the chunks are {SAMPLE_RATE} Hz"
+        )
     return fe
 
 

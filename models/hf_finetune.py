@@ -17,7 +17,9 @@ class HFFineTuneClassifier(TorchClassifier):
     bf16 autocast on CUDA only. The new classification head is initialised from the seed."""
 
     def __init__(self, params: dict, *, seed: int, device: str) -> None:
-        check_positive("hf-finetune", params, "epochs", "lr", "batch_size", "patience", "max_train_chunks")
+        check_positive(
+            "hf-finetune", params, "epochs", "lr", "batch_size", "patience", "max_train_chunks"
+        )
         check_positive("hf-finetune", params, "weight_decay", allow_zero=True)
         check_fraction("hf-finetune", params, "warmup_ratio")
         super().__init__(params, seed=seed, device=device)
@@ -34,7 +36,9 @@ class HFFineTuneClassifier(TorchClassifier):
             keep = np.sort(np.random.default_rng(self.seed).choice(len(X), cap, replace=False))
             X, y = np.asarray(X)[keep], y[keep]
         super()._fit(X, y, X_val, y_val)
-        self._info.update(checkpoint=self.params["checkpoint"], normalisation=self.preparer_.describe())
+        self._info.update(
+            checkpoint=self.params["checkpoint"], normalisation=self.preparer_.describe()
+        )
 
     def _build(self, X: np.ndarray, n_classes: int) -> nn.Module:
         names = [str(c) for c in self.classes_]
@@ -91,6 +95,6 @@ register(
         types={"checkpoint": str, "max_train_chunks": (int, type(None))},
         required=("checkpoint",),
         factory=HFFineTuneClassifier,
-        description="Fine-tunes a Hugging Face audio-classification checkpoint on raw audio chunks.",
+        description="Fine-tunes a Hugging Face audio classifier on raw audio chunks.",
     )
 )

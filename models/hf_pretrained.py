@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from .base import Classifier, ModelConfigError, ModelSpec, as_audio, check_positive, register, softmax
+from .base import (
+    Classifier,
+    ModelConfigError,
+    ModelSpec,
+    as_audio,
+    check_positive,
+    register,
+    softmax,
+)
 from .hf_common import AudioPreparer, hf_forward, load_config, load_feature_extractor, load_model
 from .torch_train import predict_logits
 
@@ -21,20 +29,23 @@ class HFPretrainedClassifier(Classifier):
         check_positive("hf-pretrained", params, "batch_size")
         label_map = params["label_map"]
         if not label_map or not all(isinstance(k, str) for k in label_map):
-            raise ModelConfigError("model 'hf-pretrained': label_map must be a non-empty dict of label name -> label")
+            raise ModelConfigError(
+                "model 'hf-pretrained': label_map must be a non-empty dict of label name -> label"
+            )
         super().__init__(params, seed=seed, device=device)
         config = load_config("hf-pretrained", params["checkpoint"])
         names = {str(name): int(i) for i, name in config.id2label.items()}
         unknown = sorted(set(label_map) - set(names))
         if unknown:
             raise ModelConfigError(
-                f"model 'hf-pretrained': label_map names {', '.join(unknown)} not in the checkpoint's labels "
+                f"model 'hf-pretrained': label_map names {', '.join(unknown)} "
+                "not in the checkpoint's labels "
                 f"({', '.join(sorted(names))})"
             )
         self.checkpoint_labels_ = names
         self.preparer_ = AudioPreparer(load_feature_extractor(params["checkpoint"]), device)
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> "HFPretrainedClassifier":
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> HFPretrainedClassifier:
         """No training: checks that every label in ``y`` is produced by ``label_map``, records
         ``classes_`` (the sorted mapped labels) and loads the model."""
         label_map = self.params["label_map"]
@@ -42,9 +53,13 @@ class HFPretrainedClassifier(Classifier):
         for labels in (y, y_val):
             if labels is None:
                 continue
-            missing = sorted(set(np.unique(np.asarray(labels)).tolist()) - set(self.classes_.tolist()))
+            missing = sorted(
+                set(np.unique(np.asarray(labels)).tolist()) - set(self.classes_.tolist())
+            )
             if missing:
-                raise ValueError(f"label_map produces {self.classes_.tolist()}, but the data also has {missing}")
+                raise ValueError(
+                    f"label_map produces {self.classes_.tolist()}, but the data also has {missing}"
+                )
         self._info = {}
         self._fit(X, None, X_val, None)
         return self
@@ -52,9 +67,15 @@ class HFPretrainedClassifier(Classifier):
     def _fit(self, X: Any, y: np.ndarray | None, X_val: Any, y_val: np.ndarray | None) -> None:
         self.model_ = load_model("hf-pretrained", self.params["checkpoint"]).to(self.device).eval()
         # checkpoint ids kept, and the column of classes_ each one adds to
-        pairs = sorted((i, name) for name, i in self.checkpoint_labels_.items() if name in self.params["label_map"])
+        pairs = sorted(
+            (i, name)
+            for name, i in self.checkpoint_labels_.items()
+            if name in self.params["label_map"]
+        )
         self.kept_ids_ = np.array([i for i, _ in pairs])
-        self.target_ = np.searchsorted(self.classes_, [self.params["label_map"][name] for _, name in pairs])
+        self.target_ = np.searchsorted(
+            self.classes_, [self.params["label_map"][name] for _, name in pairs]
+        )
         ignored = sorted(set(self.checkpoint_labels_) - set(self.params["label_map"]))
         self._info.update(
             checkpoint=self.params["checkpoint"],
@@ -73,7 +94,9 @@ class HFPretrainedClassifier(Classifier):
             forward=hf_forward,
             amp=True,  # bf16 autocast, honoured only on CUDA
         )
-        p_kept = softmax(logits[:, self.kept_ids_].astype(np.float64))  # renormalised over mapped labels
+        p_kept = softmax(
+            logits[:, self.kept_ids_].astype(np.float64)
+        )  # renormalised over mapped labels
         out = np.zeros((len(p_kept), len(self.classes_)))
         np.add.at(out.T, self.target_, p_kept.T)
         return out
@@ -88,6 +111,6 @@ register(
         types={"checkpoint": str, "label_map": dict},
         required=("checkpoint", "label_map"),
         factory=HFPretrainedClassifier,
-        description="Applies an already fine-tuned Hugging Face audio classifier (no training) via label_map.",
+        description="Applies a fine-tuned Hugging Face audio classifier via label_map, no training.",
     )
 )

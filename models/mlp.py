@@ -18,7 +18,9 @@ class MLPClassifier(TorchClassifier):
         check_train_params("mlp", params)
         sizes = params["hidden_sizes"]
         if not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in sizes):
-            raise ModelConfigError(f"model 'mlp': hidden_sizes must be positive ints, got {sizes!r}")
+            raise ModelConfigError(
+                f"model 'mlp': hidden_sizes must be positive ints, got {sizes!r}"
+            )
         super().__init__(params, seed=seed, device=device)
 
     def _as_input(self, X: Any) -> np.ndarray:

@@ -19,7 +19,11 @@ class PCAKMeans(Clusterer):
         super().__init__(params, seed=seed, device=device)  # sklearn: always runs on the CPU
 
     def fit_predict(self, X: Any, n_clusters: int) -> np.ndarray:
-        if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+        if (
+            isinstance(n_clusters, bool)
+            or not isinstance(n_clusters, (int, np.integer))
+            or n_clusters < 1
+        ):
             raise ValueError(f"n_clusters must be a positive int, got {n_clusters!r}")
         X = as_vectors(X, np.float64)
         if n_clusters > len(X):
@@ -32,7 +36,10 @@ class PCAKMeans(Clusterer):
         self.pca_ = PCA(n_components=n_comp, random_state=self.seed).fit(Xs)
         Z = self.pca_.transform(Xs)
         self.kmeans_ = KMeans(
-            n_clusters=int(n_clusters), n_init=p["n_init"], max_iter=p["max_iter"], random_state=self.seed
+            n_clusters=int(n_clusters),
+            n_init=p["n_init"],
+            max_iter=p["max_iter"],
+            random_state=self.seed,
         ).fit(Z)
         evr = self.pca_.explained_variance_ratio_
         self._info = {
@@ -72,9 +79,24 @@ class PCAKMeans(Clusterer):
         for label in np.unique(y_true):
             sel = y_true == label
             ax.scatter(Z[sel, 0], Z[sel, 1], s=8, alpha=0.6, label=str(label))
-        ax.scatter(centres[:, 0], centres[:, 1], marker="X", s=180, c="black", edgecolors="white", label="centroids")
+        ax.scatter(
+            centres[:, 0],
+            centres[:, 1],
+            marker="X",
+            s=180,
+            c="black",
+            edgecolors="white",
+            label="centroids",
+        )
         for i, (cx, cy) in enumerate(centres):
-            ax.annotate(str(i), (cx, cy), textcoords="offset points", xytext=(6, 6), fontsize=9, weight="bold")
+            ax.annotate(
+                str(i),
+                (cx, cy),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize=9,
+                weight="bold",
+            )
         evr = self.pca_.explained_variance_ratio_
         ax.set_xlabel(f"PC1 ({evr[0]:.1%})")
         ax.set_ylabel(f"PC2 ({evr[1]:.1%})" if len(evr) > 1 else "PC2")

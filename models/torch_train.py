@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,7 +133,9 @@ def train_classifier(
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(_batches(len(X), config.batch_size, None))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(config, steps_per_epoch * config.max_epochs))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, _lr_lambda(config, steps_per_epoch * config.max_epochs)
+    )
     loss_fn = nn.CrossEntropyLoss()
     eval_bs = config.eval_batch_size or config.batch_size
     result = TrainResult()
@@ -169,14 +172,26 @@ def train_classifier(
             continue
 
         logits_val = predict_logits(
-            module, X_val, batch_size=eval_bs, device=device, prepare=prepare, forward=forward, amp=config.amp
+            module,
+            X_val,
+            batch_size=eval_bs,
+            device=device,
+            prepare=prepare,
+            forward=forward,
+            amp=config.amp,
         )
         lv = torch.from_numpy(logits_val)
         val_loss = float(loss_fn(lv, torch.as_tensor(y_val)).item())
         val_acc = float(np.mean(logits_val.argmax(1) == y_val))
         record.update(val_loss=val_loss, val_accuracy=val_acc)
         result.history.append(record)
-        log.info("epoch %d train_loss %.4f val_loss %.4f val_acc %.4f", epoch, record["train_loss"], val_loss, val_acc)
+        log.info(
+            "epoch %d train_loss %.4f val_loss %.4f val_acc %.4f",
+            epoch,
+            record["train_loss"],
+            val_loss,
+            val_acc,
+        )
 
         # larger key is better: (accuracy, -loss) or (-loss, accuracy)
         key = (val_acc, -val_loss) if config.monitor == "accuracy" else (-val_loss, val_acc)
@@ -184,8 +199,14 @@ def train_classifier(
             key = (-math.inf, -math.inf)
         if best_key is None or key > best_key:
             best_key, bad_epochs = key, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-            result.best_epoch, result.best_val_loss, result.best_val_accuracy = epoch, val_loss, val_acc
+            best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()
+            }
+            result.best_epoch, result.best_val_loss, result.best_val_accuracy = (
+                epoch,
+                val_loss,
+                val_acc,
+            )
         else:
             bad_epochs += 1
             if config.patience is not None and bad_epochs >= config.patience:
@@ -268,7 +289,9 @@ class TorchClassifier(Classifier):
         self._info.update(result.to_info())
         self._info["n_train"] = len(X)
         self._info["n_parameters"] = sum(p.numel() for p in self.net_.parameters())
-        self._info["n_trainable_parameters"] = sum(p.numel() for p in self.net_.parameters() if p.requires_grad)
+        self._info["n_trainable_parameters"] = sum(
+            p.numel() for p in self.net_.parameters() if p.requires_grad
+        )
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check_fitted()

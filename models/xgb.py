@@ -12,9 +12,13 @@ from .device import is_cuda
 
 class XGBoostClassifier(Classifier):
     def __init__(self, params: dict, *, seed: int, device: str) -> None:
-        check_positive("xgboost", params, "n_estimators", "learning_rate", "max_depth", "early_stopping_rounds")
+        check_positive(
+            "xgboost", params, "n_estimators", "learning_rate", "max_depth", "early_stopping_rounds"
+        )
         check_positive("xgboost", params, "reg_lambda", "min_child_weight", allow_zero=True)
-        check_fraction("xgboost", params, "subsample", "colsample_bytree", low_open=True, high_open=False)
+        check_fraction(
+            "xgboost", params, "subsample", "colsample_bytree", low_open=True, high_open=False
+        )
         super().__init__(params, seed=seed, device=device)
 
     def _fit(self, X: Any, y: np.ndarray, X_val: Any, y_val: np.ndarray | None) -> None:

@@ -9,10 +9,11 @@ batch-of-N for every extractor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # torch is imported by the extractors themselves, not by the CLI's --help
+    import numpy as np
+    import torch
 
 
 @dataclass(frozen=True)

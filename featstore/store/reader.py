@@ -11,13 +11,17 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
-import pandas as pd
 
 from featstore.errors import UserError
 from featstore.store.layout import INDEX, META_COLUMNS, META_NUMERIC, PLAN, SHARDS
+
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class Store:
     @cached_property
     def meta(self) -> pd.DataFrame:
         """One row per chunk: ids and labels, start sample and number of real samples."""
+        import pandas as pd  # lazily: keeps `featstore build` start-up short
+
         parts = []
         for i in range(len(self.shards)):
             grp = self._file(i)["meta"]

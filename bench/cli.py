@@ -1,0 +1,119 @@
+"""``python -m bench run CONFIG | list | compare RUN_A RUN_B``.
+
+Exit codes: 0 ok; 1 a cell failed (the others still ran) or a split leaked; 2 a usage or
+config mistake, printed as one line ``bench: error: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from featstore.cli import OneLineParser
+from featstore.cli.types import name_list, positive_int
+from featstore.errors import UserError
+
+
+def add_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="benchmarks YAML file")
+    p.add_argument("--store", help="store folder (overrides the config's store)")
+    p.add_argument("--out", type=Path, help="run folder (default: a new timestamped folder "
+                   "under the config's out)")
+    p.add_argument("--tasks", type=name_list, help="only these tasks of the config, e.g. gender")
+    p.add_argument("--models", type=name_list, help="only these models of the config")
+    p.add_argument("--features", help="only these feature views of the config, e.g. "
+                   "mfcc,wav2vec2:0,6,12")
+    p.add_argument("--seeds", type=positive_int, help="use seeds 0..N-1")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides the config)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out: skip "
+                   "cells already finished ok with the same key")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import config as cfg
+    from bench import runner
+    from bench.views import split_names
+
+    config = cfg.load(args.config)
+    config = cfg.with_overrides(
+        config, store=args.store, device=args.device, seeds=args.seeds, tasks=args.tasks,
+        models=args.models, features=split_names(args.features) if args.features else None)
+    if args.resume and args.out is None:
+        raise UserError("--resume needs --out pointing at the run folder to continue")
+    run_dir = args.out or new_run_dir(Path(config.out))
+    return runner.run(config, run_dir, resume=args.resume, quiet=args.quiet,
+                      command=" ".join(["python -m bench", *sys.argv[1:]]))
+
+
+def new_run_dir(parent: Path) -> Path:
+    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    path, n = parent / stamp, 1
+    while path.exists():  # two runs in the same second
+        path, n = parent / f"{stamp}-{n}", n + 1
+    return path
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    import models
+    from bench.config import TASKS
+    from bench.views import CATALOGUE, store_views
+
+    print("Tasks\n")
+    print(tabulate(TASKS.items(), ["task", "description"], tablefmt="github"))
+    print("\nFeature views\n")
+    print(tabulate([(n, k, d) for n, (k, d) in CATALOGUE.items()],
+                   ["view", "kind", "description"], tablefmt="github"))
+    if args.store:
+        import featstore
+
+        print(f"\nViews in {args.store}: {', '.join(store_views(featstore.open(args.store)))}")
+    print("\nModels\n")
+    rows = [(s.name, s.kind, ", ".join(s.inputs), s.description) for s in models.MODELS.values()]
+    print(tabulate(sorted(rows), ["model", "kind", "inputs", "description"], tablefmt="github"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare
+
+    print(compare(args.run_a, args.run_b), end="")
+    return 0
+
+
+COMMANDS = {
+    "run": ("run a benchmark config", add_run, cmd_run),
+    "list": ("list tasks, feature views and models",
+             lambda p: p.add_argument("--store", help="also list the views this store has"),
+             cmd_list),
+    "compare": ("compare two runs cell by cell, with paired significance tests",
+                lambda p: (p.add_argument("run_a", type=Path), p.add_argument("run_b", type=Path)),
+                cmd_compare),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.splits import LeakageError
+
+    parser = OneLineParser(prog="bench", description="Benchmarks of speech models on a "
+                           "featstore store.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for name, (help_text, add, _) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except UserError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    except LeakageError as exc:
+        print(f"bench: error: split leakage, nothing was run: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted (finished cells are in results.jsonl; continue with "
+              "--resume)", file=sys.stderr)
+        return 130

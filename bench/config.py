@@ -1,0 +1,366 @@
+"""benchmarks.yaml: loading, validation and command-line overrides.
+
+Every mistake is a :class:`ConfigError` of one line that names the key (``tasks.gender.models``)
+and, where there is a closed set, the valid choices. Schema::
+
+    store: stores/default        # store folder (--store overrides)
+    out: results                 # parent of the timestamped run folder (--out DIR: the folder)
+    device: auto                 # cpu | cuda | cuda:N | auto
+    seeds: 3                     # N (0..N-1) or a list of ints (--seeds N overrides)
+    validation_fraction: 0.2     # of the training speakers (gender) / utterances (speaker)
+    test_fraction: 0.25          # of the speakers (gender) / each speaker's utterances (speaker)
+    bootstrap: 1000              # resamples for the 95% CIs (0: no CI)
+    tasks:
+      gender:                    # gender | speaker
+        subsets: [dev-clean]     # optional: only store rows of these subsets
+        features: [mfcc]         # a grid entry: every view x every model...
+        models: [majority, logreg]
+        grid:                    # ...or several entries, when views of different kinds
+          - {features: [mfcc-frames], models: [cnn]}    # need different models
+    models:                      # optional parameters per model (checked against its defaults)
+      mlp: {hidden_sizes: [256], max_epochs: 50}
+      hf-finetune:
+        epochs: 3
+        cpu: {epochs: 1, max_train_chunks: 256}   # used instead when the device is the CPU
+
+A model that cannot take a view's kind (cnn on the ``mfcc`` vector) is an error naming both:
+a grid entry must be valid as a whole, nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.views import ViewError, parse_view
+from featstore.errors import UserError
+from models import MODELS, ModelSpec, list_models
+
+TASKS = {
+    "gender": "F vs M; split by speaker, test and validation speakers balanced by gender",
+    "speaker": "closed-set speaker identification; split by utterance, every speaker on "
+               "train and test",
+}
+DEVICE_SECTIONS = ("cpu", "cuda")  # per-device parameter overrides under models.<name>
+TOP_KEYS = ("store", "out", "device", "seeds", "validation_fraction", "test_fraction",
+            "bootstrap", "tasks", "models")
+TASK_KEYS = ("subsets", "features", "models", "grid")
+GRID_KEYS = ("features", "models")
+
+
+class ConfigError(UserError):
+    """A bad benchmarks.yaml or command-line override; one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class GridEntry:
+    features: tuple[str, ...]
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    grid: tuple[GridEntry, ...]
+    subsets: tuple[str, ...] | None = None
+
+    @property
+    def features(self) -> list[str]:
+        return list(dict.fromkeys(f for g in self.grid for f in g.features))
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(m for g in self.grid for m in g.models))
+
+    def combinations(self) -> list[tuple[str, str]]:
+        """(view, model) pairs in config order, without repeats."""
+        return list(dict.fromkeys((f, m) for g in self.grid for f in g.features for m in g.models))
+
+
+@dataclass(frozen=True)
+class Config:
+    tasks: dict[str, TaskConfig]
+    store: str = "stores/default"
+    out: str = "results"
+    device: str = "auto"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.25
+    bootstrap: int = 1000
+    models: dict[str, dict] = field(default_factory=dict)
+    path: str | None = None
+
+    def model_params(self, model: str, device: str) -> tuple[dict, dict]:
+        """(params for ``model`` on ``device``, the device-specific overrides applied).
+
+        The overrides are returned separately so the leaderboard can say that reduced
+        settings were used."""
+        section = self.models.get(model, {})
+        params = {k: v for k, v in section.items() if k not in DEVICE_SECTIONS}
+        overrides = dict(section.get(device_kind(device), {}))
+        return {**params, **overrides}, overrides
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("path")
+        return json.loads(json.dumps(d))  # tuples -> lists: the same shape as the YAML
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def device_kind(device: str) -> str:
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+# ---- loading ------------------------------------------------------------------------------
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate ``path``; ConfigError (one line) on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    try:
+        return parse(raw, path=str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse(raw: Any, path: str | None = None) -> Config:
+    """Validate an already-parsed config mapping."""
+    raw = _mapping(raw, "the config")
+    _keys(raw, TOP_KEYS, "the config")
+    if "tasks" not in raw:
+        raise ConfigError(f"missing key 'tasks' (one or more of: {', '.join(TASKS)})")
+    kwargs: dict[str, Any] = {}
+    for key in ("store", "out"):
+        if key in raw:
+            kwargs[key] = _string(raw[key], key)
+    if "device" in raw:
+        kwargs["device"] = check_device(_string(raw["device"], "device"), "device")
+    if "seeds" in raw:
+        kwargs["seeds"] = _seeds(raw["seeds"], "seeds")
+    for key in ("validation_fraction", "test_fraction"):
+        if key in raw:
+            kwargs[key] = _fraction(raw[key], key)
+    if "bootstrap" in raw:
+        kwargs["bootstrap"] = _int(raw["bootstrap"], "bootstrap", low=0)
+    model_params = _model_params(raw.get("models") or {})
+    tasks_raw = _mapping(raw["tasks"], "tasks")
+    if not tasks_raw:
+        raise ConfigError(f"tasks: name at least one task ({', '.join(TASKS)})")
+    tasks = {name: _task(name, body) for name, body in tasks_raw.items()}
+    return Config(tasks=tasks, models=model_params, path=path, **kwargs)
+
+
+def _task(name: Any, body: Any) -> TaskConfig:
+    where = f"tasks.{name}"
+    if name not in TASKS:
+        raise ConfigError(f"tasks: unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+    body = _mapping(body, where)
+    _keys(body, TASK_KEYS, where)
+    subsets = tuple(_names(body["subsets"], f"{where}.subsets")) if "subsets" in body else None
+    flat = [k for k in GRID_KEYS if k in body]
+    if "grid" in body and flat:
+        raise ConfigError(f"{where}: give either features + models or grid, not both")
+    if "grid" in body:
+        items = body["grid"]
+        if not isinstance(items, list) or not items:
+            raise ConfigError(f"{where}.grid must be a non-empty list of "
+                              "{features: [...], models: [...]} entries")
+        grid = tuple(_grid_entry(item, f"{where}.grid[{i}]") for i, item in enumerate(items))
+    else:
+        grid = (_grid_entry({k: body[k] for k in GRID_KEYS if k in body}, where),)
+    return TaskConfig(name=name, grid=grid, subsets=subsets)
+
+
+def _grid_entry(body: Any, where: str) -> GridEntry:
+    body = _mapping(body, where)
+    _keys(body, GRID_KEYS, where)
+    for key in GRID_KEYS:
+        if key not in body:
+            raise ConfigError(f"{where}: missing key '{key}'")
+    features = _names(body["features"], f"{where}.features")
+    names = _names(body["models"], f"{where}.models")
+    views = {}
+    for name in features:
+        try:
+            views[name] = parse_view(name)
+        except ViewError as exc:
+            raise ConfigError(f"{where}.features: {exc}") from None
+    for name in names:
+        spec = _spec(name, f"{where}.models")
+        for view in views.values():
+            if view.kind not in spec.inputs:
+                raise ConfigError(
+                    f"{where}: model '{name}' takes {' or '.join(spec.inputs)} input but view "
+                    f"'{view.name}' is {view.kind}; put them in separate grid entries")
+    return GridEntry(tuple(features), tuple(names))
+
+
+def _spec(name: Any, where: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ConfigError(f"{where}: unknown model {name!r}; valid models: "
+                          f"{', '.join(list_models())}")
+    return MODELS[name]
+
+
+def _model_params(raw: Any) -> dict[str, dict]:
+    """Parameter names are checked here; their types and values by the model itself when
+    the run starts (``runner.preflight``), before any cell runs."""
+    raw = _mapping(raw, "models")
+    out = {}
+    for name, params in raw.items():
+        spec = _spec(name, "models")
+        params = _mapping(params or {}, f"models.{name}")
+        valid = (*sorted(spec.defaults), *DEVICE_SECTIONS)
+        _keys(params, valid, f"models.{name}")
+        for dev in DEVICE_SECTIONS:
+            if dev in params:
+                section = _mapping(params[dev] or {}, f"models.{name}.{dev}")
+                _keys(section, sorted(spec.defaults), f"models.{name}.{dev}")
+                params[dev] = section
+        out[name] = params
+    return out
+
+
+# ---- command-line overrides ---------------------------------------------------------------
+
+
+def with_overrides(
+    config: Config,
+    *,
+    store: str | None = None,
+    device: str | None = None,
+    seeds: int | None = None,
+    tasks: list[str] | None = None,
+    models: list[str] | None = None,
+    features: list[str] | None = None,
+) -> Config:
+    """``config`` with command-line values applied; a filter naming something the config does
+    not have is an error, as is a filter that leaves no cells."""
+    changes: dict[str, Any] = {}
+    if store is not None:
+        changes["store"] = store
+    if device is not None:
+        changes["device"] = check_device(device, "--device")
+    if seeds is not None:
+        changes["seeds"] = _seeds(seeds, "--seeds")
+    selected = dict(config.tasks)
+    if tasks is not None:
+        _known(tasks, list(selected), "--tasks")
+        selected = {t: selected[t] for t in tasks}
+    all_models = list(dict.fromkeys(m for t in selected.values() for m in t.models))
+    all_views = list(dict.fromkeys(f for t in selected.values() for f in t.features))
+    if models is not None:
+        _known(models, all_models, "--models")
+    if features is not None:
+        _known(features, all_views, "--features")
+    if models is not None or features is not None:
+        filtered = {}
+        for name, task in selected.items():
+            grid = tuple(
+                GridEntry(tuple(f for f in g.features if features is None or f in features),
+                          tuple(m for m in g.models if models is None or m in models))
+                for g in task.grid
+            )
+            grid = tuple(g for g in grid if g.features and g.models)
+            if grid:
+                filtered[name] = dataclasses.replace(task, grid=grid)
+        selected = filtered
+    if not selected:
+        raise ConfigError("the filters select no cells (no task has both a selected model "
+                          "and a selected feature view)")
+    changes["tasks"] = selected
+    return dataclasses.replace(config, **changes)
+
+
+def _known(names: list[str], valid: list[str], flag: str) -> None:
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ConfigError(f"{flag}: {', '.join(unknown)} not in the config; it has: "
+                          f"{', '.join(valid)}")
+
+
+# ---- value checks -------------------------------------------------------------------------
+
+
+def check_device(value: str, where: str) -> str:
+    if value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", value):
+        return value
+    raise ConfigError(f"{where}: invalid device {value!r}; valid: auto, cpu, cuda, cuda:N")
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping (key: value), got {_type(value)}")
+    return dict(value)
+
+
+def _keys(mapping: dict, valid: tuple[str, ...] | list[str], where: str) -> None:
+    for key in mapping:
+        if key not in valid:
+            raise ConfigError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} must be a non-empty string, got {_type(value)}")
+    return value
+
+
+def _names(value: Any, where: str) -> list[str]:
+    """A non-empty list of distinct strings (a single string is a list of one)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"{where} must be a non-empty list of names, got {_type(value)}")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{where} lists a name twice: {items}")
+    return items
+
+
+def _int(value: Any, where: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{where} must be an integer >= {low}, got {_type(value)}")
+    return value
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tuple(range(_int(value, where, low=1)))
+    if isinstance(value, list) and value:
+        seeds = tuple(_int(v, f"{where}[{i}]", low=0) for i, v in enumerate(value))
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"{where} lists a seed twice: {list(seeds)}")
+        return seeds
+    raise ConfigError(f"{where} must be a positive integer N (seeds 0..N-1) or a non-empty "
+                      f"list of integers, got {_type(value)}")
+
+
+def _fraction(value: Any, where: str) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0 < value < 1:
+        raise ConfigError(f"{where} must be a number in (0, 1), got {_type(value)}")
+    return float(value)
+
+
+def _type(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if value is not None else "nothing"

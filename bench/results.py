@@ -1,0 +1,75 @@
+"""A run folder's files: results.jsonl (one JSON object per cell, appended as cells finish)
+and the per-cell test predictions that ``compare`` pairs up.
+
+results.jsonl is append-only, so an interrupted run keeps every finished cell and ``--resume``
+adds to it; readers take the latest record per cell identity (task, features, model, seed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from featstore.errors import UserError
+
+RESULTS = "results.jsonl"
+SPLITS = "splits.json"
+ENV = "env.json"
+LEADERBOARD = "leaderboard.md"
+PREDICTIONS = "predictions"
+IDENTITY = ("task", "features", "model", "seed")
+
+
+def identity(record: dict) -> tuple:
+    return tuple(record[k] for k in IDENTITY)
+
+
+def append(run_dir: Path, record: dict) -> None:
+    with open(run_dir / RESULTS, "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+
+
+def read_all(run_dir: Path) -> list[dict]:
+    """Every record in file order; a torn last line (killed mid-write) is ignored."""
+    path = Path(run_dir) / RESULTS
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a bench run folder (no {RESULTS})")
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def latest(records: list[dict]) -> list[dict]:
+    """The last record of each cell identity, in order of first appearance."""
+    out: dict[tuple, dict] = {}
+    for r in records:
+        out[identity(r)] = r
+    return list(out.values())
+
+
+def predictions_path(run_dir: Path, key: str) -> Path:
+    return Path(run_dir) / PREDICTIONS / f"{key}.npz"
+
+
+def save_predictions(run_dir: Path, key: str, rows: np.ndarray, y_true: np.ndarray,
+                     y_pred: np.ndarray, utterances: np.ndarray) -> str:
+    path = predictions_path(run_dir, key)
+    path.parent.mkdir(exist_ok=True)
+    np.savez_compressed(path, rows=rows, y_true=y_true.astype(str), y_pred=y_pred.astype(str),
+                        utterance_id=utterances.astype(str))
+    return str(path.relative_to(run_dir))
+
+
+def load_predictions(run_dir: Path, key: str) -> dict[str, np.ndarray] | None:
+    path = predictions_path(run_dir, key)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

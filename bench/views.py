@@ -1,0 +1,215 @@
+"""Feature views: how a model sees a store's features, by name.
+
+    mfcc                   vector  per-chunk mean and std of each MFCC over its frames (2 x 13)
+    mfcc-frames            frames  the MFCC frames as stored, [n, 63, 13]
+    wav2vec2:<layers>      vector  pooled mean and std of wav2vec2 layer(s), concatenated (2 x D);
+                                   <layers> is one layer (6), a list (0,6,12), a range (4-8) or
+                                   all. Several layers are averaged uniformly: the unlearned
+                                   version of SUPERB's layer-weighted sum.
+    wav2vec2-frames:<l>    frames  frame-level states of layer l (build with --frames-layers l)
+    audio                  audio   the int16 waveform of each chunk
+
+Vector views are float32. Frame and audio views keep their stored dtype (float16 / int16):
+the models convert one batch at a time, so a large array is never copied whole in float32.
+A view the store lacks is a one-line error naming the ``featstore build`` flag that adds it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from featstore.errors import UserError
+from featstore.store.reader import Store
+
+KINDS = ("vector", "frames", "audio")
+BLOCK = 2048  # rows per read when pooling: bounds the float32 copy of [n, L, D] float16 arrays
+
+# name syntax -> (kind, description), for `bench list` and error messages
+CATALOGUE = {
+    "mfcc": ("vector", "per-chunk mean and std of each MFCC over frames covering real audio"),
+    "mfcc-frames": ("frames", "MFCC frames as stored [n, frames, n_mfcc]"),
+    "wav2vec2:<layer>": ("vector", "pooled mean+std of one wav2vec2 layer, e.g. wav2vec2:6"),
+    "wav2vec2:<list|range|all>": ("vector", "uniform average over layers of pooled mean+std, "
+                                  "e.g. wav2vec2:0,6,12, wav2vec2:4-8, wav2vec2:all"),
+    "wav2vec2-frames:<layer>": ("frames", "frame-level states of one layer (needs "
+                                "--frames-layers at build)"),
+    "audio": ("audio", "int16 waveform of each chunk"),
+}
+
+
+class ViewError(UserError):
+    """An unknown view name, or a view the store cannot provide."""
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    kind: str
+
+    def check(self, store: Store) -> None:
+        """Raise ViewError if ``store`` cannot provide this view."""
+        raise NotImplementedError
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        """The view for store ``rows`` (sorted row indices), in that order."""
+        raise NotImplementedError
+
+
+def _missing(store: Store, view: str, extractor: str, extra: str = "") -> ViewError:
+    built = list(store.provenance.get("params", {}).get("features", []))
+    flag = ",".join(dict.fromkeys([*built, extractor]))
+    return ViewError(f"view '{view}': store {store.path} has no {extractor} features: rebuild "
+                     f"with `featstore build --features {flag}{extra}`")
+
+
+@dataclass(frozen=True)
+class MFCCView(View):
+    frames: bool = False
+
+    def check(self, store: Store) -> None:
+        if "mfcc" not in store.features:
+            raise _missing(store, self.name, "mfcc")
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        X = store.load("mfcc", rows).astype(np.float32, copy=False)
+        if self.frames:
+            return X
+        # Pool over frames whose centre lies in real audio, as the wav2vec2 pooling does: the
+        # zero padding of an utterance's last chunk would otherwise shift its statistics.
+        hop = store.features["mfcc"].params.get("hop_length", 512)
+        n = store.meta["n_samples"].to_numpy()[rows]
+        k = np.clip(np.ceil(n / hop).astype(int), 1, X.shape[1])
+        w = (np.arange(X.shape[1])[None, :] < k[:, None]).astype(np.float32)[..., None]
+        mean = (X * w).sum(1) / k[:, None]
+        std = np.sqrt((((X - mean[:, None]) * w) ** 2).sum(1) / k[:, None])
+        return np.concatenate([mean, std], axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Wav2Vec2View(View):
+    layers: tuple[int, ...] | None = None  # None: every stored layer
+
+    def _positions(self, store: Store) -> list[int]:
+        if "wav2vec2/mean" not in store.features:
+            raise _missing(store, self.name, "wav2vec2")
+        stored = list(store.features["wav2vec2/mean"].params.get("layers", []))
+        if self.layers is None:
+            return list(range(len(stored)))
+        absent = [layer for layer in self.layers if layer not in stored]
+        if absent:
+            raise ViewError(f"view '{self.name}': layer(s) {', '.join(map(str, absent))} not in "
+                            f"the store; stored layers: {', '.join(map(str, stored))} (rebuild "
+                            "with `featstore build --layers ...` to keep others)")
+        return [stored.index(layer) for layer in self.layers]
+
+    def check(self, store: Store) -> None:
+        self._positions(store)
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        pos = self._positions(store)
+        dim = store.features["wav2vec2/mean"].shape[-1]
+        out = np.empty((len(rows), 2 * dim), dtype=np.float32)
+        for i in range(0, len(rows), BLOCK):
+            part = rows[i : i + BLOCK]
+            # the mean over layers of [mean | std] is [mean over layers | std over layers]
+            for j, stat in enumerate(("mean", "std")):
+                block = store.load(f"wav2vec2/{stat}", part)[:, pos].astype(np.float32)
+                out[i : i + BLOCK, j * dim : (j + 1) * dim] = block.mean(axis=1)
+        return out
+
+
+@dataclass(frozen=True)
+class Wav2Vec2FramesView(View):
+    layer: int = 0
+
+    def check(self, store: Store) -> None:
+        if f"wav2vec2/frames/{self.layer}" in store.features:
+            return
+        stored = sorted(int(n.rsplit("/", 1)[1]) for n in store.features
+                        if n.startswith("wav2vec2/frames/"))
+        if "wav2vec2/mean" not in store.features:
+            raise _missing(store, self.name, "wav2vec2", f" --frames-layers {self.layer}")
+        raise ViewError(f"view '{self.name}': store {store.path} has no frame-level states of "
+                        f"layer {self.layer} (stored frame layers: "
+                        f"{', '.join(map(str, stored)) or 'none'}): rebuild with "
+                        f"`featstore build ... --frames-layers {self.layer}`")
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        return store.load(f"wav2vec2/frames/{self.layer}", rows)
+
+
+@dataclass(frozen=True)
+class AudioView(View):
+    def check(self, store: Store) -> None:
+        if "audio" not in store.features:
+            raise _missing(store, self.name, "audio")
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        return store.load("audio", rows)
+
+
+_LAYER_SPEC = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+
+
+def parse_layers(text: str) -> tuple[int, ...] | None:
+    """'6' -> (6,), '0,6,12' -> (0, 6, 12), '4-8' -> (4, ..., 8), 'all' -> None."""
+    if text == "all":
+        return None
+    if not _LAYER_SPEC.match(text):
+        raise ValueError(text)
+    layers: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        if hi and int(hi) < int(lo):
+            raise ValueError(text)
+        layers.extend(range(int(lo), int(hi or lo) + 1))
+    return tuple(dict.fromkeys(layers))
+
+
+def parse_view(name: str) -> View:
+    """The view called ``name``; ViewError (listing the valid names) if there is none."""
+    if not isinstance(name, str):
+        raise ViewError(f"a feature view name must be a string, got {name!r}")
+    if name in ("mfcc", "mfcc-frames"):
+        return MFCCView(name, CATALOGUE[name][0], frames=name == "mfcc-frames")
+    if name == "audio":
+        return AudioView(name, "audio")
+    head, sep, arg = name.partition(":")
+    try:
+        if head == "wav2vec2" and sep:
+            return Wav2Vec2View(name, "vector", layers=parse_layers(arg))
+        if head == "wav2vec2-frames" and sep and arg.isdigit():
+            return Wav2Vec2FramesView(name, "frames", layer=int(arg))
+    except ValueError:
+        pass
+    raise ViewError(f"unknown feature view '{name}'; valid views: mfcc, mfcc-frames, "
+                    "wav2vec2:<layer|list|range|all> (e.g. wav2vec2:6, wav2vec2:0,6,12, "
+                    "wav2vec2:4-8, wav2vec2:all), wav2vec2-frames:<layer>, audio")
+
+
+def split_names(text: str) -> list[str]:
+    """A comma list of view names; a bare number or range continues the previous name, so
+    'mfcc,wav2vec2:0,6,12' is ['mfcc', 'wav2vec2:0,6,12']."""
+    out: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if out and re.fullmatch(r"\d+(-\d+)?", token) and ":" in out[-1]:
+            out[-1] += "," + token
+        else:
+            out.append(token)
+    return out
+
+
+def store_views(store: Store) -> list[str]:
+    """The concrete view names ``store`` can provide (each stored wav2vec2 layer, and all)."""
+    names = ["mfcc", "mfcc-frames"] if "mfcc" in store.features else []
+    if "wav2vec2/mean" in store.features:
+        layers = store.features["wav2vec2/mean"].params.get("layers", [])
+        names += [f"wav2vec2:{layer}" for layer in layers] + ["wav2vec2:all"]
+    names += sorted((f"wav2vec2-frames:{n.rsplit('/', 1)[1]}" for n in store.features
+                     if n.startswith("wav2vec2/frames/")), key=lambda s: int(s.split(":")[1]))
+    return names + (["audio"] if "audio" in store.features else [])
