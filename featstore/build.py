@@ -27,7 +27,15 @@ from featstore.extractors import ExtractorOptions, make_extractor
 from featstore.sources import resolve_source, select_speakers
 from featstore.sources.base import Utterance
 from featstore.store.layout import (
-    FORMAT_VERSION, INDEX, META_COLUMNS, PLAN, SHARDS, TMP_PREFIX, sha256_file, shard_name,
+    FORMAT_VERSION,
+    INDEX,
+    LOCK,
+    META_COLUMNS,
+    PLAN,
+    SHARDS,
+    TMP_PREFIX,
+    sha256_file,
+    shard_name,
     write_json_atomic,
 )
 from featstore.store.writer import ShardSink, StoreLock
@@ -96,7 +104,7 @@ class _Batcher:
 
     def add(self, item: dict) -> None:
         utt = item["utt"]
-        for chunk, start, count in zip(item["chunks"], item["starts"], item["counts"]):
+        for chunk, start, count in zip(item["chunks"], item["starts"], item["counts"], strict=True):
             self.chunks.append(chunk)
             self.meta.append((utt, int(start), int(count)))
 
@@ -123,23 +131,43 @@ def build(cfg: BuildConfig) -> dict:
     if not cfg.features:
         raise UserError("--features must name at least one feature")
     out = Path(cfg.out)
-    _prepare_folder(out, cfg)
+    existing = _check_folder(out, cfg)
+    # Everything that can fail on user input (source, model) runs before the folder is touched.
+    corpus = resolve_source(cfg.source, subsets=cfg.subsets, speakers=cfg.speakers,
+                            seed=cfg.seed, cache_dir=cfg.cache_dir)
+    if cfg.speakers is not None:
+        corpus = select_speakers(corpus, cfg.speakers, cfg.seed)
+    if not corpus.utterances:
+        raise UserError(f"no utterances found in {corpus.name}")
+    extractors = [make_extractor(name, opts) for name in dict.fromkeys(cfg.features)]
+    _make_folder(out)
     with StoreLock(out):
-        return _build_locked(out, cfg, opts)
+        if cfg.overwrite:
+            for p in existing:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            (out / SHARDS).mkdir()
+        return _build_locked(out, cfg, corpus, extractors)
 
 
-def _prepare_folder(out: Path, cfg: BuildConfig) -> None:
+def _check_folder(out: Path, cfg: BuildConfig) -> list[Path]:
+    """What is already in ``out``; refuses unless --resume or --overwrite says what to do."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
-    existing = [p for p in out.iterdir() if p.name != ".lock"] if out.exists() else []
+    existing = [p for p in out.iterdir() if p.name != LOCK] if out.exists() else []
     if existing and not (cfg.resume or cfg.overwrite):
         raise UserError(f"{out} already exists: pass --resume to finish it or --overwrite "
                         "to replace it")
-    if existing and cfg.overwrite:
-        if not ((out / PLAN).exists() or (out / INDEX).exists()):
-            raise UserError(f"refusing to --overwrite {out}: it is not a feature store")
-        for p in existing:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if existing and cfg.overwrite and not ((out / PLAN).exists() or (out / INDEX).exists()):
+        raise UserError(f"refusing to --overwrite {out}: it is not a feature store")
+    parent = out.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write to {out}: {parent} is not writable")
+    return existing
+
+
+def _make_folder(out: Path) -> None:
     try:
         (out / SHARDS).mkdir(parents=True, exist_ok=True)
         probe = out / (TMP_PREFIX + "probe")
@@ -149,17 +177,11 @@ def _prepare_folder(out: Path, cfg: BuildConfig) -> None:
         raise UserError(f"cannot write to {out}: {exc.strerror}") from None
 
 
-def _build_locked(out: Path, cfg: BuildConfig, opts: ExtractorOptions) -> dict:
-    corpus = resolve_source(cfg.source, subsets=cfg.subsets, speakers=cfg.speakers, seed=cfg.seed,
-                            cache_dir=cfg.cache_dir, work_dir=out.parent)
-    if cfg.speakers is not None:
-        corpus = select_speakers(corpus, cfg.speakers, cfg.seed)
-    if not corpus.utterances:
-        raise UserError(f"no utterances found in {corpus.name}")
-    extractors = [make_extractor(name, opts) for name in dict.fromkeys(cfg.features)]
+def _build_locked(out: Path, cfg: BuildConfig, corpus, extractors) -> dict:
+    opts = cfg.extract
     specs = [s for e in extractors for s in e.specs()]
     plan = _plan(cfg, corpus, extractors, opts)
-    plan = _check_resume(out, plan, cfg)
+    plan = _check_resume(out, plan)
     utts = [Utterance(**u) for u in plan["utterances"]]
     shards = plan["shards"]
     for tmp in (out / SHARDS).glob(TMP_PREFIX + "*"):  # left by a killed build
@@ -192,7 +214,7 @@ def _plan(cfg, corpus, extractors, opts) -> dict:
     }
 
 
-def _check_resume(out: Path, plan: dict, cfg: BuildConfig) -> dict:
+def _check_resume(out: Path, plan: dict) -> dict:
     path = out / PLAN
     if not path.exists():
         (out / INDEX).unlink(missing_ok=True)

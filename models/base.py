@@ -87,6 +87,10 @@ def make_model(name: str, params: dict | None = None, *, seed: int, device: str)
     if name not in MODELS:
         raise ModelConfigError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
     spec = MODELS[name]
+    if params is not None and not isinstance(params, dict):
+        raise ModelConfigError(
+            f"model {name!r}: params must be a dict, got {type(params).__name__}"
+        )
     params = dict(params or {})
     unknown = sorted(set(params) - set(spec.defaults))
     if unknown:
@@ -98,6 +102,8 @@ def make_model(name: str, params: dict | None = None, *, seed: int, device: str)
         raise ModelConfigError(f"seed must be an int, got {type(seed).__name__}")
     merged = dict(spec.defaults)
     for key, value in params.items():
+        if value is None and spec.defaults[key] is None:
+            continue  # an explicit None for an optional / required parameter: the default
         merged[key] = _check_type(name, key, value, spec.defaults[key], spec.types.get(key))
     missing = [k for k in spec.required if merged[k] is None]
     if missing:

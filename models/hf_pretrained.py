@@ -94,9 +94,8 @@ class HFPretrainedClassifier(Classifier):
             forward=hf_forward,
             amp=True,  # bf16 autocast, honoured only on CUDA
         )
-        p_kept = softmax(
-            logits[:, self.kept_ids_].astype(np.float64)
-        )  # renormalised over mapped labels
+        # softmax over the mapped logits only = probabilities renormalised over mapped labels
+        p_kept = softmax(logits[:, self.kept_ids_].astype(np.float64))
         out = np.zeros((len(p_kept), len(self.classes_)))
         np.add.at(out.T, self.target_, p_kept.T)
         return out
@@ -111,6 +110,6 @@ register(
         types={"checkpoint": str, "label_map": dict},
         required=("checkpoint", "label_map"),
         factory=HFPretrainedClassifier,
-        description="Applies a fine-tuned Hugging Face audio classifier via label_map, no training.",
+        description="Applies a fine-tuned HF audio classifier via label_map, no training.",
     )
 )

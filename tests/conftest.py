@@ -35,3 +35,12 @@ def synthetic_store(tmp_path_factory, synthetic_corpus) -> Path:
                "mfcc,audio", "--device", "cpu", "--quiet", "--workers", "0", "--shard-size", "8"])
     assert rc == 0
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Downloads and generated corpora go to a temporary cache, never the user's."""
+    import os
+
+    os.environ["FEATSTORE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield

@@ -152,6 +152,8 @@ def test_unknown_param_names_key_and_valid_keys():
         ("gmm", {"covariance_type": "diagonal"}, "covariance_type must be one of"),
         ("cnn", {"kernel_size": 4}, "kernel_size must be a positive odd int"),
         ("hf-finetune", {}, "checkpoint required"),
+        ("hf-finetune", {"checkpoint": None}, "checkpoint required"),
+        ("mlp", [("lr", 0.1)], "params must be a dict"),
         ("hf-finetune", {"checkpoint": 3}, "checkpoint must be str"),
         ("hf-pretrained", {"checkpoint": "x/y"}, "label_map required"),
     ],
@@ -474,10 +476,9 @@ def test_hf_missing_checkpoint_is_config_error(tmp_path, name):
     with pytest.raises(ModelConfigError, match="local path") as e:
         make_model(name, params, seed=0, device="cpu")
     assert "\n" not in str(e.value)
+    # an existing directory without config.json
     with pytest.raises(ModelConfigError, match="local path|cannot load"):
-        make_model(
-            name, {**params, "checkpoint": str(tmp_path)}, seed=0, device="cpu"
-        )  # no config.json
+        make_model(name, {**params, "checkpoint": str(tmp_path)}, seed=0, device="cpu")
 
 
 def _reference_logits(checkpoint: str, X: np.ndarray) -> np.ndarray:
@@ -532,3 +533,14 @@ def test_hf_pretrained_many_to_one_and_label_checks(gender_checkpoint):
             seed=0,
             device="cpu",
         )
+
+
+@pytest.mark.parametrize("name", ["logreg", "gmm", "majority"])
+def test_object_labels_from_pandas(name):
+    """Label columns read through pandas arrive as object arrays; they come back unchanged."""
+    X, y = gaussian_vectors(120, seed=1)
+    y = y.astype(object)
+    model = make_model(name, FAST[name], seed=0, device="cpu").fit(X, y, X[:20], y[:20])
+    pred = model.predict(X)
+    assert pred.dtype == object and set(pred) <= {"F", "M"}
+    assert model.info()["val_accuracy"] >= (0.85 if name != "majority" else 0.0)

@@ -37,7 +37,10 @@ def _looks_local(model: str) -> bool:
 
 def load_model(model_id: str) -> tuple[torch.nn.Module, object, str | None]:
     """(model, feature extractor, resolved commit hash or None) for a hub id or local path."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers import AutoFeatureExtractor, AutoModel
+
+    hub_logging.set_verbosity_error()  # offline retries would print a warning per attempt
 
     path = os.path.expanduser(model_id)
     if _looks_local(model_id) and not os.path.isdir(path):
