@@ -318,6 +318,9 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
     """Run the grid into ``run_dir``; 0 if every cell is ok, 1 if any failed."""
     import featstore
 
+    if not Path(config.store).exists():
+        raise ConfigError(f"store {config.store} not found: build it with `featstore build "
+                          f"--out {config.store}` or pass --store")
     store = featstore.open(config.store)
     device = resolve_device(config.device)
     cells = plan(config, store, device)

@@ -44,3 +44,23 @@ def _private_cache(tmp_path_factory):
 
     os.environ["FEATSTORE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield
+
+
+def save_tiny_wav2vec2(path: Path, layers: int = 2, dim: int = 32) -> Path:
+    """A tiny random wav2vec2 with base's conv stack (2 s -> 99 frames), saved like a hub model."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    cfg = Wav2Vec2Config(
+        hidden_size=dim, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+    )
+    torch.manual_seed(0)
+    Wav2Vec2Model(cfg).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2(tmp_path_factory) -> Path:
+    return save_tiny_wav2vec2(tmp_path_factory.mktemp("models") / "tiny-w2v2")

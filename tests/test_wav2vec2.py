@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 from featstore.errors import UserError
 from featstore.extractors.audio import AudioExtractor
@@ -20,17 +20,8 @@ LAYERS, DIM = 2, 32
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Base's conv kernels/strides (2 s -> 99 frames) with 16 channels: fast, realistic frame count.
-    cfg = Wav2Vec2Config(
-        hidden_size=DIM, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("models") / "tiny-w2v2"
-    Wav2Vec2Model(cfg).save_pretrained(path)
-    Wav2Vec2FeatureExtractor(sampling_rate=SR, do_normalize=True).save_pretrained(path)
-    return path
+def model_dir(tiny_wav2vec2: Path) -> Path:
+    return tiny_wav2vec2
 
 
 def make(model_dir: Path, **kw):

@@ -13,6 +13,7 @@ COMMANDS = {
     "build": "build a feature store from a corpus",
     "info": "describe a store (--json for one JSON object)",
     "verify": "check a store's checksums, shapes, values and index",
+    "eda": "exploratory report on a store's MFCCs (markdown + PNGs)",
 }
 
 
