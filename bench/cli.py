@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--resume needs --out pointing at the run folder to continue")
     run_dir = args.out or new_run_dir(Path(config.out))
     return runner.run(config, run_dir, resume=args.resume, quiet=args.quiet,
-                      command=" ".join(["python -m bench", *sys.argv[1:]]))
+                      command=" ".join(["python -m bench", *args.argv]))
 
 
 def new_run_dir(parent: Path) -> Path:
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, (help_text, add, _) in COMMANDS.items():
         add(sub.add_parser(name, help=help_text, description=help_text))
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in env.json and the leaderboard
     try:
         return COMMANDS[args.command][2](args)
     except UserError as exc:

@@ -99,13 +99,17 @@ def purity(y_true: np.ndarray, clusters: np.ndarray) -> float:
 
 def clustering(y_true: np.ndarray, clusters: np.ndarray, X: np.ndarray, seed: int) -> dict:
     """ARI, NMI, V-measure, purity and silhouette (None when undefined: one cluster, or as
-    many clusters as rows); silhouette on at most SILHOUETTE_MAX rows."""
+    many clusters as rows). The silhouette is computed on standardised ``X`` (so one
+    large-scale coefficient does not dominate the distances), on at most SILHOUETTE_MAX rows."""
     y_true, clusters = np.asarray(y_true), np.asarray(clusters)
     n_clusters = len(np.unique(clusters))
     silhouette = None
     if 2 <= n_clusters < len(clusters):
+        X = np.asarray(X, dtype=np.float64)
+        std = X.std(axis=0)
+        Z = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
         silhouette = float(skm.silhouette_score(
-            np.asarray(X, dtype=np.float64), clusters,
+            Z, clusters,
             sample_size=min(SILHOUETTE_MAX, len(clusters)), random_state=seed))
     return {
         "ari": float(skm.adjusted_rand_score(y_true, clusters)),

@@ -164,6 +164,8 @@ def preflight(cells: list[Cell], store: Store, device: str) -> None:
             models.make_model(c.model, c.params, seed=c.seed, device=device)
         except models.ModelConfigError as exc:
             raise ConfigError(f"models.{c.model}: {exc}") from None
+        except Exception:  # noqa: BLE001 - not a config mistake: the cell records it
+            pass
 
 
 def make_splits(config: Config, store: Store) -> dict[str, dict[int, Split]]:

@@ -145,7 +145,7 @@ def build(cfg: BuildConfig) -> dict:
         if cfg.overwrite:
             for p in existing:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
-            (out / SHARDS).mkdir()
+            (out / SHARDS).mkdir(exist_ok=True)
         return _build_locked(out, cfg, corpus, extractors)
 
 

@@ -131,7 +131,8 @@ def test_view_names():
     assert parse_view("wav2vec2:4-6,9").layers == (4, 5, 6, 9)
     assert parse_view("wav2vec2:all").layers is None
     assert parse_view("wav2vec2-frames:3").kind == "frames"
-    for bad in ("wav2vec2", "wav2vec2:", "wav2vec2:6-4", "wav2vec2:a", "mfcc:1", "wav2vec2-frames:x"):
+    for bad in ("wav2vec2", "wav2vec2:", "wav2vec2:6-4", "wav2vec2:a", "mfcc:1",
+                "wav2vec2-frames:x"):
         with pytest.raises(cfg.UserError, match="unknown feature view"):
             parse_view(bad)
     assert split_names("mfcc,wav2vec2:0,6,12,audio,wav2vec2:4-8") == [
@@ -168,3 +169,11 @@ def run_cli(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as exc:  # argparse usage errors
         return exc.code
+
+
+def test_list_names_tasks_views_and_models(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for part in ("gender", "speaker", "wav2vec2:<layer>", "mfcc-frames", "pca-kmeans",
+                 "clusterer", "hf-finetune", "frames, vector"):
+        assert part in out

@@ -14,6 +14,7 @@ COMMANDS = {
     "info": "describe a store (--json for one JSON object)",
     "verify": "check a store's checksums, shapes, values and index",
     "eda": "exploratory report on a store's MFCCs (markdown + PNGs)",
+    "perf": "measure extraction throughput (real-time factors) on a source",
 }
 
 

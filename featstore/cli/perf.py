@@ -1,0 +1,54 @@
+"""featstore perf: extraction throughput (real-time factors) on a source, as a markdown table
+or (--json) one JSON object; the keys are documented in featstore.perf."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from featstore.cli.types import name_list, nonneg_int, positive_float, positive_int
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("source")
+    src.add_argument("--source", default="synthetic",
+                     help="a LibriSpeech folder (root or one subset), librispeech:<subset>, "
+                     "or synthetic (default)")
+    src.add_argument("--subsets", type=name_list, help="only these subsets, e.g. test-other")
+    src.add_argument("--speakers", type=positive_int,
+                     help="keep N speakers, balanced by gender, chosen from --seed")
+    src.add_argument("--seed", type=int, default=0, help="seed for --speakers (default 0)")
+    src.add_argument("--cache-dir", help="download cache (default $FEATSTORE_CACHE or "
+                     "~/.cache/featstore)")
+    feat = p.add_argument_group("what to measure")
+    feat.add_argument("--features", type=name_list, default=["mfcc"],
+                      help="sections to run, comma list from mfcc, wav2vec2 (default mfcc); "
+                      "decoding is always measured")
+    feat.add_argument("--model", default="facebook/wav2vec2-base",
+                      help="wav2vec2 hub id or local path")
+    feat.add_argument("--max-seconds", type=positive_float,
+                      help="use only the first files totalling N seconds of audio (default: "
+                      "all; wav2vec2 on CPU: 120)")
+    feat.add_argument("--repeat", type=positive_int, default=1,
+                      help="time each measurement N times and keep the best (default 1)")
+    run = p.add_argument_group("run")
+    run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: as "
+                     "build chooses)")
+    run.add_argument("--workers", type=nonneg_int, help="decoding processes for build "
+                     "(default: as build chooses)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    from featstore.perf import PerfConfig, render_markdown, run_perf
+
+    result = run_perf(PerfConfig(
+        source=args.source, subsets=args.subsets, speakers=args.speakers, seed=args.seed,
+        cache_dir=args.cache_dir, features=args.features, model=args.model, device=args.device,
+        batch_size=args.batch_size, workers=args.workers, max_seconds=args.max_seconds,
+        repeat=args.repeat, quiet=args.quiet,
+    ))
+    print(json.dumps(result) if args.json else render_markdown(result))
+    return 0
