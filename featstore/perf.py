@@ -48,6 +48,7 @@ JSON (``run_perf``'s result; keys of a section that did not run are absent):
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -270,10 +271,10 @@ def measure_mfcc_batched(decoded: list[dict], opts: ExtractorOptions, batch_size
                     "back to host", batch_size)
 
 
-def measure_build(view: Path, feature: str, cfg: PerfConfig, device: str, audio_seconds: float,
-                  tmp: Path, name: str, note: str) -> dict:
-    """The real ``build()`` of one feature into a fresh temporary store per run."""
-    counter = iter(range(cfg.repeat))
+def build_runner(view: Path, feature: str, cfg: PerfConfig, device: str, tmp: Path
+                 ) -> Callable[[], None]:
+    """A call of the real ``build()`` of one feature, into a fresh temporary store each time."""
+    counter = itertools.count()
 
     def run() -> None:
         build(BuildConfig(
@@ -282,8 +283,15 @@ def measure_build(view: Path, feature: str, cfg: PerfConfig, device: str, audio_
             quiet=True, extract=ExtractorOptions(device=device, model=cfg.model),
         ))
 
-    runs, _ = _time(run, cfg.repeat, device)
-    return make_row(f"{feature}_build", feature, name, audio_seconds, runs, note, cfg.batch_size)
+    return run
+
+
+def measure_build(view: Path, cfg: PerfConfig, device: str, audio_seconds: float, tmp: Path,
+                  batch_size: int) -> dict:
+    runs, _ = _time(build_runner(view, "mfcc", cfg, device, tmp), cfg.repeat, device)
+    return make_row("mfcc_build", "mfcc", "featstore build mfcc (pipeline, in-process)",
+                    audio_seconds, runs, "build(): decode in workers + extraction + HDF5 writing",
+                    batch_size)
 
 
 # Runs a command and reports its exit code, wall seconds and peak RSS (KiB, wait4). Started
@@ -326,8 +334,8 @@ def _time_process(run: Callable[[], tuple[float, float]], repeat: int
 
 
 def measure_build_process(view: Path, cfg: PerfConfig, device: str, audio_seconds: float,
-                          tmp: Path) -> tuple[dict, float]:
-    counter = iter(range(cfg.repeat))
+                          tmp: Path, batch_size: int) -> tuple[dict, float]:
+    counter = itertools.count()
     extra = [] if cfg.batch_size is None else ["--batch-size", str(cfg.batch_size)]
     extra += [] if cfg.workers is None else ["--workers", str(cfg.workers)]
 
@@ -341,7 +349,7 @@ def measure_build_process(view: Path, cfg: PerfConfig, device: str, audio_second
     runs, peak = _time_process(run, cfg.repeat)
     row = make_row("mfcc_build_e2e", "mfcc", "featstore build mfcc (end to end, new process)",
                    audio_seconds, runs, "python -m featstore build, incl. process start, "
-                   "imports and writing the store", cfg.batch_size)
+                   "imports and writing the store", batch_size)
     return row, peak
 
 
@@ -366,9 +374,11 @@ def measure_classic_process(utts: list[Utterance], opts: ExtractorOptions, audio
 
 
 def measure_wav2vec2(decoded: list[dict], opts: ExtractorOptions, batch_size: int | None,
-                     repeat: int) -> tuple[list[dict], float]:
-    """Bare forward (batched and one chunk at a time) on pre-normalised chunks on the device;
-    also the seconds one model load takes with imports warm (what build() pays up front)."""
+                     repeat: int, pipeline: Callable[[], None]) -> tuple[list[dict], float]:
+    """Rows: the bare forward on pre-normalised chunks on the device, batched and one chunk at
+    a time, and ``pipeline`` (the real build() of the same files). The batched forward and the
+    pipeline alternate, so a busy machine slows both alike and their ratio stays meaningful.
+    Also returns the seconds of one model load with imports warm (what build() pays first)."""
     from transformers.utils import logging as hf_logging
 
     from featstore.extractors.wav2vec2 import COMPUTE_DTYPES, Wav2Vec2Extractor, load_model
@@ -406,7 +416,14 @@ def measure_wav2vec2(decoded: list[dict], opts: ExtractorOptions, batch_size: in
     forward(x[:batch_size])  # warm-up: first-call allocations, kernel selection
     forward(x[:1])
     seconds = _audio_seconds(decoded, opts.sample_rate)
-    runs, _ = _time(batched, repeat, device)
+    runs, build_runs = [], []
+    for _ in range(repeat):
+        runs += _time(batched, 1, device)[0]
+        build_runs += _time(pipeline, 1, device)[0]
+    built = make_row("wav2vec2_build", "wav2vec2", "wav2vec2 pipeline (featstore build, "
+                     "in-process)", seconds, build_runs, "build(): decode workers + normalise + "
+                     f"forward + pooling + writing, incl. model load (~{load_seconds:.1f} s)",
+                     batch_size)
     bare = make_row("wav2vec2_bare", "wav2vec2", "wav2vec2 bare forward", seconds, runs,
                     f"model forward + hidden states on {len(x)} pre-normalised chunks on "
                     f"{device} ({ext.compute_dtype})", batch_size)
@@ -415,7 +432,7 @@ def measure_wav2vec2(decoded: list[dict], opts: ExtractorOptions, batch_size: in
     single = make_row("wav2vec2_unbatched", "wav2vec2", "wav2vec2 unbatched loop",
                       float(counts.sum()) / opts.sample_rate, runs,
                       f"the same forward one chunk at a time, first {len(few)} chunks", 1)
-    return [bare, single], load_seconds
+    return [bare, single, built], load_seconds
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -478,11 +495,10 @@ def run_perf(cfg: PerfConfig) -> dict:
             rows.append(measure_mfcc_batched(dec, opts, cfg.batch_size, cfg.repeat))
             result["batch_size"]["mfcc"] = rows[-1]["batch_size"]
             log("mfcc: build() in-process")
-            rows.append(measure_build(
-                view, "mfcc", cfg, device, seconds, tmp, "featstore build mfcc (pipeline, "
-                "in-process)", "build(): decode in workers + extraction + HDF5 writing"))
+            rows.append(measure_build(view, cfg, device, seconds, tmp, rows[-1]["batch_size"]))
             log("mfcc: end to end, new processes")
-            row, peaks["mfcc_build_e2e"] = measure_build_process(view, cfg, device, seconds, tmp)
+            row, peaks["mfcc_build_e2e"] = measure_build_process(
+                view, cfg, device, seconds, tmp, result["batch_size"]["mfcc"])
             rows.append(row)
             row, peaks["mfcc_classic_e2e"] = measure_classic_process(sel, opts, seconds,
                                                                      cfg.repeat, tmp)
@@ -491,18 +507,15 @@ def run_perf(cfg: PerfConfig) -> dict:
             sel = chosen["wav2vec2"]
             dec = decoded[: len(sel)]
             seconds = _audio_seconds(dec, opts.sample_rate)
-            log(f"wav2vec2: {len(sel)} files, {seconds:.1f} s of audio, model {cfg.model}")
-            w2v_rows, load_seconds = measure_wav2vec2(dec, opts, cfg.batch_size, cfg.repeat)
+            log(f"wav2vec2: {len(sel)} files, {seconds:.1f} s of audio, model {cfg.model}: "
+                "bare forward and build(), alternating, then one chunk at a time")
+            view = make_view(tmp / "wav2vec2-corpus", sel)
+            pipeline = build_runner(view, "wav2vec2", cfg, device, tmp)
+            w2v_rows, load_seconds = measure_wav2vec2(dec, opts, cfg.batch_size, cfg.repeat,
+                                                      pipeline)
             rows += w2v_rows
             result["batch_size"]["wav2vec2"] = w2v_rows[0]["batch_size"]
             result["wav2vec2_load_seconds"] = load_seconds
-            log("wav2vec2: build() in-process")
-            view = make_view(tmp / "wav2vec2-corpus", sel)
-            rows.append(measure_build(
-                view, "wav2vec2", cfg, device, seconds, tmp,
-                "wav2vec2 pipeline (featstore build, in-process)",
-                f"build(): decode workers + normalise + forward + pooling + writing, incl. "
-                f"model load (~{load_seconds:.1f} s)"))
 
     by_id = {r["id"]: r for r in rows}
     speedups = {}

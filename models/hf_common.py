@@ -74,7 +74,12 @@ def load_feature_extractor(checkpoint: str) -> Any | None:
 
 def load_model(model: str, checkpoint: str, **kwargs: Any) -> nn.Module:
     from transformers import AutoModelForAudioClassification
+    from transformers.utils import logging as hf_logging
 
+    # A new classification head is expected when fine-tuning: no "MISSING keys" report, and no
+    # progress bar inside bench's own.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         # float32 master weights: transformers 5 would otherwise keep the checkpoint's dtype
         return AutoModelForAudioClassification.from_pretrained(

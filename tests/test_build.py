@@ -321,3 +321,10 @@ def test_real_sample_end_to_end(real_data, tmp_path, capsys):
     assert report["speakers_by_gender"] == {"F": 80, "M": 81}
     assert report["padded_chunks"] == 1 and len(report["problems"]) == 1
     assert main(["verify", str(out)]) == 0
+
+
+def test_overwrite_into_new_folder(tmp_path, synthetic_corpus):
+    out = tmp_path / "fresh"
+    assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
+                 "--overwrite") == 0
+    assert main(["verify", str(out)]) == 0

@@ -8,8 +8,9 @@ batch-of-N for every extractor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # torch is imported by the extractors themselves, not by the CLI's --help
     import numpy as np
@@ -18,7 +19,7 @@ if TYPE_CHECKING:  # torch is imported by the extractors themselves, not by the 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One dataset in the store: ``name`` (e.g. "mfcc", "wav2vec2/mean"), per-row shape and dtype."""
+    """One dataset in a store: ``name`` ("mfcc", "wav2vec2/mean", ...), per-row shape, dtype."""
 
     name: str
     shape: tuple[int, ...]

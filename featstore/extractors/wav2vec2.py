@@ -39,8 +39,10 @@ def load_model(model_id: str) -> tuple[torch.nn.Module, object, str | None]:
     """(model, feature extractor, resolved commit hash or None) for a hub id or local path."""
     from huggingface_hub.utils import logging as hub_logging
     from transformers import AutoFeatureExtractor, AutoModel
+    from transformers.utils import logging as hf_logging
 
     hub_logging.set_verbosity_error()  # offline retries would print a warning per attempt
+    hf_logging.disable_progress_bar()  # featstore draws its own progress; --quiet means quiet
 
     path = os.path.expanduser(model_id)
     if _looks_local(model_id) and not os.path.isdir(path):

@@ -19,7 +19,6 @@ import numpy as np
 from featstore.errors import UserError
 from featstore.store.layout import INDEX, META_COLUMNS, META_NUMERIC, PLAN, SHARDS
 
-
 if TYPE_CHECKING:
     import pandas as pd
 

@@ -25,7 +25,11 @@ import numpy as np
 from featstore.errors import UserError
 from featstore.extractors.base import FeatureSpec
 from featstore.store.layout import (
-    LOCK, META_COLUMNS, META_NUMERIC, TMP_PREFIX, publish,
+    LOCK,
+    META_COLUMNS,
+    META_NUMERIC,
+    TMP_PREFIX,
+    publish,
 )
 
 CHUNK_BYTES = 1 << 20
@@ -69,7 +73,7 @@ class ShardWriter:
         values = [meta[c] for c in (*META_COLUMNS, *META_NUMERIC)]
         names += [f"features/{s.name}" for s in self.specs]
         values += [features[s.name] for s in self.specs]
-        for name, value in zip(names, values):
+        for name, value in zip(names, values, strict=True):
             ds = self.file[name]
             if len(value) != n:
                 raise ValueError(f"{name}: {len(value)} rows, expected {n}")
