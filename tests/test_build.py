@@ -308,7 +308,7 @@ def test_one_writer_per_store(tmp_path, synthetic_corpus):
 def test_speakers_selection_is_balanced(tmp_path, synthetic_corpus, capsys):
     out = tmp_path / "four"
     assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
-                 "--speakers", "4", "--seed", "1") == 0
+                 "--speakers", "4", "--seed", "1", "--workers", "2") == 0  # forked decoders
     assert info(out, capsys)["speakers_by_gender"] == {"F": 2, "M": 2}
 
 

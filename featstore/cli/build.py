@@ -5,23 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from featstore.cli.types import int_list, name_list, nonneg_int, positive_float, positive_int
+from featstore.cli.types import (
+    add_source_arguments,
+    int_list,
+    name_list,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from featstore.extractors import NAMES, ExtractorOptions
 
 DEFAULT_FEATURES = "mfcc,wav2vec2,audio"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("source")
-    src.add_argument("--source", help="a LibriSpeech folder (root or one subset), "
-                     "librispeech:<subset> to download one (default librispeech:dev-clean), "
-                     "or synthetic")
-    src.add_argument("--subsets", type=name_list, help="only these subsets, e.g. test-other")
-    src.add_argument("--speakers", type=positive_int,
-                     help="keep N speakers, balanced by gender, chosen from --seed")
-    src.add_argument("--seed", type=int, default=0, help="seed for --speakers (default 0)")
-    src.add_argument("--cache-dir", help="download cache (default $FEATSTORE_CACHE or "
-                     "~/.cache/featstore)")
+    add_source_arguments(p, None, "librispeech:dev-clean")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("stores/default"),
                      help="store folder (default stores/default)")
@@ -51,8 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: "
                      "chosen from the device's free memory)")
-    run.add_argument("--workers", type=nonneg_int, help="decoding processes (default min(4, "
-                     "cores))")
+    run.add_argument("--workers", type=nonneg_int, help="decoding processes (default: 0, i.e. "
+                     "decode inline, on a CPU build with <= 4 cores; else min(4, cores))")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -62,10 +60,8 @@ def run(args: argparse.Namespace) -> int:
     options = ExtractorOptions(
         device=args.device, n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length,
         n_mels=args.n_mels, model=args.model, dtype=args.dtype, layers=args.layers,
-        frames_layers=args.frames_layers,
+        frames_layers=args.frames_layers, compute_dtype=args.compute_dtype,
     )
-    if hasattr(options, "compute_dtype"):
-        options.compute_dtype = args.compute_dtype
     build(BuildConfig(
         out=args.out, source=args.source, subsets=args.subsets, speakers=args.speakers,
         seed=args.seed, features=args.features, chunk_seconds=args.chunk_seconds,

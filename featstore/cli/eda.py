@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from featstore.cli.info import _require_dir
+from featstore.cli.types import require_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from featstore.eda import write_report
 
-    _require_dir(args.store)
+    require_dir(args.store)
     result = write_report(args.store, args.out, max_chunks=args.max_chunks, seed=args.seed)
     print(f"wrote {result.report} and {len(result.figures)} figures "
           f"({result.n_chunks} chunks analysed)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from featstore.cli.types import require_dir
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", help="store folder")
@@ -15,17 +17,9 @@ def run(args: argparse.Namespace) -> int:
     from featstore.store.reader import Store
     from featstore.store.summary import render, summarize
 
-    _require_dir(args.store)
+    require_dir(args.store)
     with Store(args.store) as store:
         summary = summarize(store)
     print(json.dumps(summary) if args.json else render(summary))
     return 0
 
-
-def _require_dir(path: str) -> None:
-    from pathlib import Path
-
-    from featstore.errors import UserError
-
-    if not Path(path).is_dir():
-        raise UserError(f"store {path} does not exist")

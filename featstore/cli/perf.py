@@ -6,20 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 
-from featstore.cli.types import name_list, nonneg_int, positive_float, positive_int
+from featstore.cli.types import (
+    add_source_arguments,
+    name_list,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("source")
-    src.add_argument("--source", default="synthetic",
-                     help="a LibriSpeech folder (root or one subset), librispeech:<subset>, "
-                     "or synthetic (default)")
-    src.add_argument("--subsets", type=name_list, help="only these subsets, e.g. test-other")
-    src.add_argument("--speakers", type=positive_int,
-                     help="keep N speakers, balanced by gender, chosen from --seed")
-    src.add_argument("--seed", type=int, default=0, help="seed for --speakers (default 0)")
-    src.add_argument("--cache-dir", help="download cache (default $FEATSTORE_CACHE or "
-                     "~/.cache/featstore)")
+    add_source_arguments(p, "synthetic", "synthetic")
     feat = p.add_argument_group("what to measure")
     feat.add_argument("--features", type=name_list, default=["mfcc"],
                       help="sections to run, comma list from mfcc, wav2vec2 (default mfcc); "

@@ -1,4 +1,5 @@
-"""argparse value types shared by the commands: each rejects bad input with one clear line."""
+"""argparse value types and argument groups shared by the commands; each type rejects bad
+input with one clear line."""
 
 from __future__ import annotations
 
@@ -50,3 +51,27 @@ def int_list(text: str) -> tuple[int, ...]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"bad layer list '{text}'") from None
     return tuple(dict.fromkeys(out))
+
+
+def add_source_arguments(p: argparse.ArgumentParser, default: str | None,
+                         default_text: str) -> None:
+    """--source, --subsets, --speakers, --seed, --cache-dir: the same for build and perf."""
+    src = p.add_argument_group("source")
+    src.add_argument("--source", default=default,
+                     help="a LibriSpeech folder (root or one subset), librispeech:<subset> to "
+                     f"download one, or synthetic (default {default_text})")
+    src.add_argument("--subsets", type=name_list, help="only these subsets, e.g. test-other")
+    src.add_argument("--speakers", type=positive_int,
+                     help="keep N speakers, balanced by gender, chosen from --seed")
+    src.add_argument("--seed", type=int, default=0, help="seed for --speakers (default 0)")
+    src.add_argument("--cache-dir", help="download cache (default $FEATSTORE_CACHE or "
+                     "~/.cache/featstore)")
+
+
+def require_dir(path: str, what: str = "store") -> None:
+    from pathlib import Path
+
+    from featstore.errors import UserError
+
+    if not Path(path).is_dir():
+        raise UserError(f"{what} {path} does not exist")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from featstore.cli.info import _require_dir
+from featstore.cli.types import require_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from featstore.store.verify import verify
 
-    _require_dir(args.store)
+    require_dir(args.store)
     errors = verify(args.store)
     for e in errors:
         print(f"FAIL {e}", file=sys.stderr)
