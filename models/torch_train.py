@@ -64,7 +64,8 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[n
     out = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     if len(out) > 1 and len(out[-1]) == 1:
         # a batch of one breaks BatchNorm in training; fold it into the previous batch
-        out[-2] = np.concatenate([out[-2], out.pop()])
+        last = out.pop()
+        out[-1] = np.concatenate([out[-1], last])
     # sorted indices within a batch: same gradient, friendlier to memmaps / h5py
     return [np.sort(b) for b in out]
 

@@ -544,3 +544,12 @@ def test_object_labels_from_pandas(name):
     pred = model.predict(X)
     assert pred.dtype == object and set(pred) <= {"F", "M"}
     assert model.info()["val_accuracy"] >= (0.85 if name != "majority" else 0.0)
+
+
+@pytest.mark.parametrize("n, size", [(5, 4), (9, 4), (13, 4), (8, 4), (1, 4)])
+def test_batches_cover_every_row_once_without_singletons(n, size):
+    from models.torch_train import _batches
+
+    batches = _batches(n, size, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(n))
+    assert n == 1 or all(len(b) > 1 for b in batches)
