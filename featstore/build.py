@@ -70,7 +70,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-class _Decode(Dataset):
+class DecodeDataset(Dataset):
     """Decodes and chunks one utterance per item, in DataLoader worker processes."""
 
     def __init__(self, items: list[tuple[int, Utterance]], sample_rate: int, chunk_samples: int):
@@ -188,7 +188,7 @@ def _build_locked(out: Path, cfg: BuildConfig, corpus, extractors) -> dict:
         tmp.unlink()
     pending = [i for i in range(len(shards)) if not (out / SHARDS / shard_name(i)).exists()]
     items = [(i, u) for i in pending for u in utts[shards[i][0] : shards[i][1]]]
-    batch_size = cfg.batch_size or _default_batch_size(extractors, opts)
+    batch_size = cfg.batch_size or default_batch_size(extractors, opts)
     _run(out, items, extractors, specs, plan, batch_size, cfg)
     index = _write_index(out, plan, specs, extractors, cfg, opts)
     if not cfg.quiet:
@@ -250,7 +250,7 @@ def default_workers(device: str) -> int:
     return 0 if device == "cpu" and cores <= 4 else min(4, cores)
 
 
-def _default_batch_size(extractors, opts) -> int:
+def default_batch_size(extractors, opts) -> int:
     sizes = [getattr(e, "suggested_batch_size", lambda: None)() for e in extractors]
     sizes = [s for s in sizes if s]
     return min(sizes) if sizes else (256 if opts.device == "cpu" else 1024)
@@ -266,7 +266,7 @@ def _run(out, items, extractors, specs, plan, batch_size, cfg) -> None:
     opts = cfg.extract
     workers = cfg.workers if cfg.workers is not None else default_workers(opts.device)
     loader = DataLoader(
-        _Decode(items, opts.sample_rate, opts.chunk_samples), batch_size=None,
+        DecodeDataset(items, opts.sample_rate, opts.chunk_samples), batch_size=None,
         num_workers=workers, prefetch_factor=4 if workers else None,
         persistent_workers=False, multiprocessing_context="fork" if workers else None,
     )

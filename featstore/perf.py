@@ -8,7 +8,7 @@ real-time factor ``rtf = audio seconds / wall seconds`` (higher is faster).
 Sections (``features``):
 
 * always: ``decode`` -- soundfile decode + resample + chunk of the selected files, in this one
-  process (the pipeline's ``_Decode`` item), so its rtf is per core;
+  process (the pipeline's ``DecodeDataset`` item), so its rtf is per core;
 * ``mfcc``: the classic way (``librosa.load`` + ``librosa.feature.mfcc`` per chunk, one file at a
   time, as notebooks do), our batched MFCC extractor on already-decoded chunks, the real
   ``build()`` in this process, and ``python -m featstore build`` against the classic script,
@@ -43,7 +43,7 @@ JSON (``run_perf``'s result; keys of a section that did not run are absent):
                   with this process), and with mfcc "mfcc_build_e2e" / "mfcc_classic_e2e": the
                   peak of that new process and its children (wait4, via a small launcher)}
   peak_gpu_mb     torch.cuda.max_memory_allocated, MB (null without CUDA)
-  versions        provenance.versions() plus librosa and tabulate
+  versions        provenance.versions(("librosa", "tabulate"))
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ import numpy as np
 import torch
 
 from featstore import provenance
-from featstore.build import BuildConfig, _Decode, _default_batch_size, build, resolve_device
+from featstore.build import BuildConfig, DecodeDataset, build, default_batch_size, resolve_device
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions, make_extractor
 from featstore.sources import resolve_source, select_speakers
@@ -228,7 +228,7 @@ def _mfcc_args(opts: ExtractorOptions) -> tuple[int, ...]:
 def measure_decode(utts: list[Utterance], opts: ExtractorOptions, repeat: int
                    ) -> tuple[dict, list[dict]]:
     """Row 1, and the decoded items (chunks, counts) the other rows reuse."""
-    data = _Decode([(0, u) for u in utts], opts.sample_rate, opts.chunk_samples)
+    data = DecodeDataset([(0, u) for u in utts], opts.sample_rate, opts.chunk_samples)
     runs, decoded = _time(lambda: [data[i] for i in range(len(data))], repeat, "cpu")
     row = make_row("decode", "decode", "decode", _audio_seconds(decoded, opts.sample_rate), runs,
                    f"soundfile + resample + chunk of {len(utts)} files, 1 process (rtf per core)")
@@ -255,7 +255,7 @@ def measure_mfcc_classic(utts: list[Utterance], opts: ExtractorOptions, repeat: 
 def measure_mfcc_batched(decoded: list[dict], opts: ExtractorOptions, batch_size: int | None,
                          repeat: int) -> dict:
     ext = make_extractor("mfcc", opts)
-    batch_size = batch_size or _default_batch_size([ext], opts)
+    batch_size = batch_size or default_batch_size([ext], opts)
     x = torch.from_numpy(np.concatenate([d["chunks"] for d in decoded])).to(opts.device)
     n = torch.from_numpy(np.concatenate([d["counts"] for d in decoded])).to(opts.device)
     ext.extract(x[:batch_size], n[:batch_size])  # warm-up: first-call allocations
@@ -385,7 +385,7 @@ def measure_wav2vec2(decoded: list[dict], opts: ExtractorOptions, batch_size: in
     t0 = time.perf_counter()
     load_model(opts.model)  # again, imports now warm: the cost build() pays
     load_seconds = time.perf_counter() - t0
-    batch_size = batch_size or _default_batch_size([ext], opts)
+    batch_size = batch_size or default_batch_size([ext], opts)
     device = opts.device
     compute = COMPUTE_DTYPES[ext.compute_dtype]
     x = torch.from_numpy(np.concatenate([d["chunks"] for d in decoded])).to(device)
@@ -538,20 +538,8 @@ def run_perf(cfg: PerfConfig) -> dict:
     }
     result["peak_gpu_mb"] = (torch.cuda.max_memory_allocated(device) / 2**20
                              if device.startswith("cuda") else None)
-    result["versions"] = _versions()
+    result["versions"] = provenance.versions(("librosa", "tabulate"))
     return result
-
-
-def _versions() -> dict:
-    import importlib.metadata
-
-    out = provenance.versions()
-    for name in ("librosa", "tabulate"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 # ---------------------------------------------------------------------------------- markdown

@@ -13,9 +13,10 @@ PACKAGES = ("featstore", "torch", "torchaudio", "transformers", "h5py", "numpy",
             "scikit-learn", "xgboost", "pandas")
 
 
-def versions() -> dict[str, str | None]:
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Installed versions of the project's packages (plus ``extra``); None when absent."""
     out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *extra):
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
