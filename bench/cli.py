@@ -73,9 +73,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
         print(f"\nViews in {args.store}: {', '.join(store_views(featstore.open(args.store)))}")
     print("\nModels\n")
-    rows = [(s.name, s.kind, ", ".join(s.inputs), s.description) for s in models.MODELS.values()]
-    print(tabulate(sorted(rows), ["model", "kind", "inputs", "description"], tablefmt="github"))
+    rows = [(s.name, s.kind, ", ".join(s.inputs), _grid(s), s.description)
+            for s in models.MODELS.values()]
+    print(tabulate(sorted(rows), ["model", "kind", "inputs", "default search grid",
+                                  "description"], tablefmt="github"))
     return 0
+
+
+def _grid(spec) -> str:
+    grid = [f"{k} {list(v)}" for k, v in spec.search.items()]
+    if spec.iterations:
+        grid.append(f"{spec.iterations} by early stopping")
+    return "; ".join(grid) or "–"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

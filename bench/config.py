@@ -6,22 +6,35 @@ and, where there is a closed set, the valid choices. Schema::
     store: stores/default        # store folder (--store overrides)
     out: results                 # parent of the timestamped run folder (--out DIR: the folder)
     device: auto                 # cpu | cuda | cuda:N | auto
-    seeds: 3                     # N (0..N-1) or a list of ints (--seeds N overrides)
-    validation_fraction: 0.2     # of the training speakers (gender) / utterances (speaker)
-    test_fraction: 0.25          # of the speakers (gender) / each speaker's utterances (speaker)
-    bootstrap: 1000              # resamples for the 95% CIs (0: no CI)
+    seeds: 5                     # N (0..N-1) or a list of ints (--seeds N overrides)
+    selection: cv                # cv: grouped K-fold inside the training data, then refit;
+                                 # validation: the split's one validation part (bench/selection.py)
+    folds: 5                     # K of the inner cross-validation
+    validation_fraction: 0.2     # of the training speakers (gender) / sessions (speaker)
+    test_fraction: 0.25          # of the speakers (gender) / each speaker's sessions (speaker)
+    bootstrap: 1000              # resamples for the per-seed 95% CIs (0: none)
     tasks:
       gender:                    # gender | speaker
         subsets: [dev-clean]     # optional: only store rows of these subsets
+        weighting: speaker       # speaker | class | none (default: speaker for gender,
+                                 # class for speaker; bench/weights.py)
         features: [mfcc]         # a grid entry: every view x every model...
         models: [majority, logreg]
         grid:                    # ...or several entries, when views of different kinds
           - {features: [mfcc-frames], models: [cnn]}    # need different models
+          - features: [wav2vec2:all]
+            models: [xgboost]
+            search: {xgboost: {max_depth: [3]}}   # this entry's grid for a model (optional)
     models:                      # optional parameters per model (checked against its defaults)
       mlp: {hidden_sizes: [256], max_epochs: 50}
+      xgboost:
+        search: {max_depth: [2, 4, 6]}   # the grid model selection tries (replaces the model's
+                                         # default grid; {} tries only the parameters above)
       hf-finetune:
+        selection: validation            # per-model selection method
         epochs: 3
-        cpu: {epochs: 1, max_train_chunks: 256}   # used instead when the device is the CPU
+        cpu: {epochs: 1, max_train_chunks: 256, seeds: 2}   # used instead on the CPU; seeds: N
+                                         # runs this model on the first N seeds only
 
 A model that cannot take a view's kind (cnn on the ``mfcc`` vector) is an error naming both:
 a grid entry must be valid as a whole, nothing is skipped silently.
@@ -33,14 +46,18 @@ import dataclasses
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.selection import METHODS as SELECTION_METHODS
 from bench.views import ViewError, parse_view
+from bench.weights import DEFAULT as WEIGHT_DEFAULT
+from bench.weights import SCHEMES as WEIGHT_SCHEMES
+from featstore.device import VALID as VALID_DEVICES
+from featstore.device import is_valid
 from featstore.errors import UserError
 from models import MODELS, ModelSpec, list_models
 
@@ -50,10 +67,11 @@ TASKS = {
                "train and test",
 }
 DEVICE_SECTIONS = ("cpu", "cuda")  # per-device parameter overrides under models.<name>
-TOP_KEYS = ("store", "out", "device", "seeds", "validation_fraction", "test_fraction",
-            "bootstrap", "tasks", "models")
-TASK_KEYS = ("subsets", "features", "models", "grid")
-GRID_KEYS = ("features", "models")
+TOP_KEYS = ("store", "out", "device", "seeds", "selection", "folds", "validation_fraction",
+            "test_fraction", "bootstrap", "tasks", "models")
+TASK_KEYS = ("subsets", "weighting", "features", "models", "grid")
+MODEL_KEYS = ("search", "selection", "seeds")  # besides the model's parameters
+GRID_KEYS = ("features", "models")  # required in a grid entry; "search" is optional
 
 
 class ConfigError(UserError):
@@ -64,6 +82,7 @@ class ConfigError(UserError):
 class GridEntry:
     features: tuple[str, ...]
     models: tuple[str, ...]
+    search: dict[str, dict] = field(default_factory=dict)  # model -> grid, for these views
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,11 @@ class TaskConfig:
     name: str
     grid: tuple[GridEntry, ...]
     subsets: tuple[str, ...] | None = None
+    weighting: str = ""  # "" -> the task's default (bench.weights.DEFAULT)
+
+    @property
+    def weights(self) -> str:
+        return self.weighting or WEIGHT_DEFAULT[self.name]
 
     @property
     def features(self) -> list[str]:
@@ -79,6 +103,13 @@ class TaskConfig:
     @property
     def models(self) -> list[str]:
         return list(dict.fromkeys(m for g in self.grid for m in g.models))
+
+    def search_for(self, view: str, model: str) -> dict | None:
+        """The search grid the first grid entry with (view, model) sets, if any."""
+        for g in self.grid:
+            if view in g.features and model in g.search:
+                return g.search[model]
+        return None
 
     def combinations(self) -> list[tuple[str, str]]:
         """(view, model) pairs in config order, without repeats."""
@@ -91,22 +122,28 @@ class Config:
     store: str = "stores/default"
     out: str = "results"
     device: str = "auto"
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    selection: str = "cv"
+    folds: int = 5
     validation_fraction: float = 0.2
     test_fraction: float = 0.25
     bootstrap: int = 1000
     models: dict[str, dict] = field(default_factory=dict)
     path: str | None = None
 
-    def model_params(self, model: str, device: str) -> tuple[dict, dict]:
-        """(params for ``model`` on ``device``, the device-specific overrides applied).
-
-        The overrides are returned separately so the leaderboard can say that reduced
-        settings were used."""
+    def model_plan(self, model: str, device: str) -> ModelPlan:
+        """How ``model`` runs on ``device``: the model's section with its device section applied
+        on top (kept separately too, so the leaderboard can say reduced settings were used)."""
         section = self.models.get(model, {})
-        params = {k: v for k, v in section.items() if k not in DEVICE_SECTIONS}
         overrides = dict(section.get(device_kind(device), {}))
-        return {**params, **overrides}, overrides
+        merged = {**{k: v for k, v in section.items() if k not in DEVICE_SECTIONS}, **overrides}
+        params = {k: v for k, v in merged.items() if k not in MODEL_KEYS}
+        search = merged.get("search")
+        if search is None:
+            search = {k: list(v) for k, v in MODELS[model].search.items()}
+        seeds = self.seeds[: merged["seeds"]] if "seeds" in merged else self.seeds
+        return ModelPlan(params, overrides, search, merged.get("selection", self.selection),
+                         seeds)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -115,6 +152,15 @@ class Config:
 
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    params: dict
+    overrides: dict  # the device section applied (reduced settings)
+    search: dict  # parameter -> candidate values
+    selection: str  # "cv" | "validation"
+    seeds: tuple[int, ...]
 
 
 def device_kind(device: str) -> str:
@@ -158,6 +204,10 @@ def parse(raw: Any, path: str | None = None) -> Config:
         kwargs["device"] = check_device(_string(raw["device"], "device"), "device")
     if "seeds" in raw:
         kwargs["seeds"] = _seeds(raw["seeds"], "seeds")
+    if "selection" in raw:
+        kwargs["selection"] = _choice(raw["selection"], SELECTION_METHODS, "selection")
+    if "folds" in raw:
+        kwargs["folds"] = _int(raw["folds"], "folds", low=2)
     for key in ("validation_fraction", "test_fraction"):
         if key in raw:
             kwargs[key] = _fraction(raw[key], key)
@@ -178,9 +228,11 @@ def _task(name: Any, body: Any) -> TaskConfig:
     body = _mapping(body, where)
     _keys(body, TASK_KEYS, where)
     subsets = tuple(_names(body["subsets"], f"{where}.subsets")) if "subsets" in body else None
+    weighting = (_choice(body["weighting"], WEIGHT_SCHEMES, f"{where}.weighting")
+                 if "weighting" in body else "")
     flat = [k for k in GRID_KEYS if k in body]
     if "grid" in body and flat:
-        raise ConfigError(f"{where}: give either features + models or grid, not both")
+        raise ConfigError(f"{where}: give either features + models (+ search) or grid, not both")
     if "grid" in body:
         items = body["grid"]
         if not isinstance(items, list) or not items:
@@ -188,13 +240,13 @@ def _task(name: Any, body: Any) -> TaskConfig:
                               "{features: [...], models: [...]} entries")
         grid = tuple(_grid_entry(item, f"{where}.grid[{i}]") for i, item in enumerate(items))
     else:
-        grid = (_grid_entry({k: body[k] for k in GRID_KEYS if k in body}, where),)
-    return TaskConfig(name=name, grid=grid, subsets=subsets)
+        grid = (_grid_entry({k: body[k] for k in (*GRID_KEYS, "search") if k in body}, where),)
+    return TaskConfig(name=name, grid=grid, subsets=subsets, weighting=weighting)
 
 
 def _grid_entry(body: Any, where: str) -> GridEntry:
     body = _mapping(body, where)
-    _keys(body, GRID_KEYS, where)
+    _keys(body, (*GRID_KEYS, "search"), where)
     for key in GRID_KEYS:
         if key not in body:
             raise ConfigError(f"{where}: missing key '{key}'")
@@ -213,7 +265,15 @@ def _grid_entry(body: Any, where: str) -> GridEntry:
                 raise ConfigError(
                     f"{where}: model '{name}' takes {' or '.join(spec.inputs)} input but view "
                     f"'{view.name}' is {view.kind}; put them in separate grid entries")
-    return GridEntry(tuple(features), tuple(names))
+    search = _mapping(body.get("search") or {}, f"{where}.search")
+    for model, grid in search.items():
+        if model not in names:
+            raise ConfigError(f"{where}.search: model {model!r} is not in this entry's models "
+                              f"({', '.join(names)})")
+        section = {"search": grid}
+        _model_keys(section, MODELS[model], f"{where}.search.{model}")
+        search[model] = section["search"]
+    return GridEntry(tuple(features), tuple(names), search)
 
 
 def _spec(name: Any, where: str) -> ModelSpec:
@@ -231,15 +291,32 @@ def _model_params(raw: Any) -> dict[str, dict]:
     for name, params in raw.items():
         spec = _spec(name, "models")
         params = _mapping(params or {}, f"models.{name}")
-        valid = (*sorted(spec.defaults), *DEVICE_SECTIONS)
-        _keys(params, valid, f"models.{name}")
+        _keys(params, (*sorted(spec.defaults), *MODEL_KEYS, *DEVICE_SECTIONS), f"models.{name}")
+        _model_keys(params, spec, f"models.{name}")
         for dev in DEVICE_SECTIONS:
             if dev in params:
                 section = _mapping(params[dev] or {}, f"models.{name}.{dev}")
-                _keys(section, sorted(spec.defaults), f"models.{name}.{dev}")
+                _keys(section, (*sorted(spec.defaults), *MODEL_KEYS), f"models.{name}.{dev}")
+                _model_keys(section, spec, f"models.{name}.{dev}")
                 params[dev] = section
         out[name] = params
     return out
+
+
+def _model_keys(section: dict, spec: ModelSpec, where: str) -> None:
+    """Check (and normalise in place) the non-parameter keys of a model section."""
+    if "selection" in section:
+        _choice(section["selection"], SELECTION_METHODS, f"{where}.selection")
+    if "seeds" in section:
+        section["seeds"] = _int(section["seeds"], f"{where}.seeds", low=1)
+    if "search" in section:
+        grid = _mapping(section["search"] or {}, f"{where}.search")
+        _keys(grid, sorted(spec.defaults), f"{where}.search")
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{where}.search.{key} must be a non-empty list of candidate "
+                                  f"values, got {_type(values)}")
+        section["search"] = grid
 
 
 # ---- command-line overrides ---------------------------------------------------------------
@@ -279,7 +356,8 @@ def with_overrides(
         for name, task in selected.items():
             grid = tuple(
                 GridEntry(tuple(f for f in g.features if features is None or f in features),
-                          tuple(m for m in g.models if models is None or m in models))
+                          tuple(m for m in g.models if models is None or m in models),
+                          {m: v for m, v in g.search.items() if models is None or m in models})
                 for g in task.grid
             )
             grid = tuple(g for g in grid if g.features and g.models)
@@ -304,9 +382,9 @@ def _known(names: list[str], valid: list[str], flag: str) -> None:
 
 
 def check_device(value: str, where: str) -> str:
-    if value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", value):
+    if is_valid(value):
         return value
-    raise ConfigError(f"{where}: invalid device {value!r}; valid: auto, cpu, cuda, cuda:N")
+    raise ConfigError(f"{where}: invalid device {value!r}; valid: {VALID_DEVICES}")
 
 
 def _mapping(value: Any, where: str) -> dict:
@@ -353,6 +431,12 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
         return seeds
     raise ConfigError(f"{where} must be a positive integer N (seeds 0..N-1) or a non-empty "
                       f"list of integers, got {_type(value)}")
+
+
+def _choice(value: Any, valid: tuple[str, ...], where: str) -> str:
+    if value not in valid:
+        raise ConfigError(f"{where}: invalid value {_type(value)}; valid: {', '.join(valid)}")
+    return value
 
 
 def _fraction(value: Any, where: str) -> float:

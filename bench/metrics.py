@@ -71,6 +71,14 @@ def utterance_accuracy(
     return float(np.mean([votes[u] == truth[u] for u in votes]))
 
 
+def group_accuracy(correct: np.ndarray, groups: np.ndarray) -> float:
+    """Mean over groups (e.g. test speakers) of each group's share of correct chunks: every
+    speaker counts once, however many chunks they brought."""
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    hits = np.bincount(inverse, weights=np.asarray(correct, dtype=float))
+    return float(np.mean(hits / np.bincount(inverse)))
+
+
 def bootstrap_ci(
     correct: np.ndarray, clusters: np.ndarray, n_boot: int, seed: int, level: float = 0.95
 ) -> tuple[float, float] | None:
@@ -105,11 +113,11 @@ def clustering(y_true: np.ndarray, clusters: np.ndarray, X: np.ndarray, seed: in
     n_clusters = len(np.unique(clusters))
     silhouette = None
     if 2 <= n_clusters < len(clusters):
+        from models.preprocessing import Standardizer
+
         X = np.asarray(X, dtype=np.float64)
-        std = X.std(axis=0)
-        Z = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
         silhouette = float(skm.silhouette_score(
-            Z, clusters,
+            Standardizer.fit(X).transform(X), clusters,
             sample_size=min(SILHOUETTE_MAX, len(clusters)), random_state=seed))
     return {
         "ari": float(skm.adjusted_rand_score(y_true, clusters)),

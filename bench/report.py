@@ -1,8 +1,9 @@
-"""leaderboard.md and the confusion-matrix PNGs of a run, from its results records.
+"""leaderboard.md, leaderboard.png and the confusion-matrix PNGs of a run, from its records.
 
 One ranked table per task (by mean test accuracy over seeds) with a computed chance row: the
 share of the test set's most frequent class, i.e. what always answering the test majority
-would score. Clusterers get their own table per task; failed cells are listed with their error.
+would score. The interval beside the mean is an interval for that mean (bench/stats.py).
+Clusterers get their own table per task; failed cells are listed with their error.
 """
 
 from __future__ import annotations
@@ -13,15 +14,32 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+from bench import stats
 from bench.results import LEADERBOARD
 
-SPLIT_RULE = {"gender": "split by speaker, test/validation speakers balanced F/M",
-              "speaker": "split by utterance, every speaker on train and test"}
+PICTURE = "leaderboard.png"
+SPLIT_RULE = {"gender": "split by speaker, test/validation speakers balanced F/M and stratified "
+                        "by subset",
+              "speaker": "split by chapter (recording session) where a speaker has several, "
+                         "else by utterance; every speaker on train and test"}
+INTERVAL_NOTE = (
+    "95% interval: an interval for the mean over seeds beside it, the corrected resampled t "
+    "interval of Nadeau & Bengio (2003): mean ± t(J−1) · sqrt((1/J + n_test/n_train) · s²), "
+    "s² the variance of the J per-seed accuracies, n_test / n_train the test and training "
+    "speakers (gender) or utterances (speaker). Each seed draws new test speakers / "
+    "utterances and retrains, so s² holds both the split-to-split variance and the sampling "
+    "of test units within a split; the n_test/n_train term corrects for the overlap of "
+    "training sets between seeds. With one seed (marked *) it is that split's cluster "
+    "bootstrap over test units only.")
 
 
 def write(run_dir: Path, records: list[dict], env: dict, notes: dict[str, list[str]]) -> None:
     (run_dir / LEADERBOARD).write_text(leaderboard(records, env, notes))
-    for task in dict.fromkeys(r["task"] for r in records):
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    panels = [(task, classifier_rows(records, task)) for task in tasks]
+    if any(rows for _, rows in panels):
+        leaderboard_png([(t, rows) for t, rows in panels if rows], run_dir / PICTURE)
+    for task in tasks:
         rows = classifier_rows(records, task)
         if rows:
             best = rows[0]
@@ -46,9 +64,47 @@ def classifier_rows(records: list[dict], task: str) -> list[dict]:
     """(features, model) groups of ok classifier cells, best mean accuracy first."""
     rows = _grouped(records, task, "classifier")
     for row in rows:
-        acc = [r["accuracy"] for r in row["records"]]
+        rs = row["records"]
+        acc = [r["accuracy"] for r in rs]
         row["accuracy"], row["std"] = float(np.mean(acc)), _std(acc)
+        row["interval"], row["interval_kind"] = _interval(rs)
+        row["chance"] = _mean([r.get("chance_accuracy") for r in rs])
     return sorted(rows, key=lambda row: -row["accuracy"])
+
+
+def _interval(rs: list[dict]) -> tuple[tuple[float, float] | None, str]:
+    """(interval for the mean accuracy over seeds, "t" | "bootstrap" | "")."""
+    if len(rs) >= 2:
+        n_train = _mean([r.get("n_train_units") for r in rs])
+        n_test = _mean([r.get("n_test_units") for r in rs])
+        if n_train and n_test:
+            return stats.seed_interval([r["accuracy"] for r in rs], n_train, n_test), "t"
+        return None, ""
+    ci = rs[0].get("accuracy_ci")
+    return (tuple(ci), "bootstrap") if ci else (None, "")
+
+
+def chosen_settings(rs: list[dict]) -> str:
+    """What model selection chose, over the seeds: the most common value of each setting (with
+    how many seeds chose it when they disagree); trees / epochs as the median."""
+    chosen = [r.get("selection", {}).get("chosen") or {} for r in rs]
+    keys = list(dict.fromkeys(k for c in chosen for k in c))
+    parts = []
+    for key in keys:
+        values = [c[key] for c in chosen if key in c]
+        if key in ("n_estimators", "max_epochs", "epochs"):
+            parts.append(f"{key}~{int(np.median(values))}")
+            continue
+        counts = defaultdict(int)
+        for v in values:
+            counts[json_key(v)] += 1
+        best, n = max(counts.items(), key=lambda kv: kv[1])
+        parts.append(f"{key}={best}" + (f" ({n}/{len(values)})" if n < len(values) else ""))
+    return ", ".join(parts) or "–"
+
+
+def json_key(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _std(values: list[float]) -> float | None:
@@ -70,21 +126,24 @@ def _classifier_table(records: list[dict], task: str) -> str | None:
     if not rows:
         return None
     gpu = any(r.get("peak_gpu_mb") is not None for row in rows for r in row["records"])
-    header = ["rank", "features", "model", "accuracy", "95% CI", "macro F1", "bal. acc",
-              "utt. acc", "fit s", "predict s", "chunks/s", "peak host MB"]
+    header = ["rank", "features", "model", "accuracy", "95% interval", "spk. acc", "utt. acc",
+              "macro F1", "chosen settings", "inner CV", "fit s", "chunks/s", "peak host MB"]
     header += ["peak GPU MB"] if gpu else []
     header += ["seeds"]
     table = []
     for rank, row in enumerate(rows, 1):
         rs = row["records"]
-        cis = np.array([r["accuracy_ci"] for r in rs if r.get("accuracy_ci")])
-        ci = f"[{cis[:, 0].mean():.3f}, {cis[:, 1].mean():.3f}]" if len(cis) else "–"
+        lo_hi = row["interval"]
+        interval = "–" if lo_hi is None else (
+            f"[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" + ("*" if row["interval_kind"] == "bootstrap"
+                                                   else ""))
         line = [rank, row["features"], row["model"] + _reduced(rs),
-                _pm(row["accuracy"], row["std"]), ci, _num(_mean([r["f1"] for r in rs])),
-                _num(_mean([r["balanced_accuracy"] for r in rs])),
+                _pm(row["accuracy"], row["std"]), interval,
+                _num(_mean([r.get("speaker_accuracy") for r in rs])),
                 _num(_mean([r.get("utterance_accuracy") for r in rs])),
+                _num(_mean([r["f1"] for r in rs])), chosen_settings(rs),
+                _num(_mean([r.get("selection", {}).get("score") for r in rs])),
                 _num(_mean([r["fit_seconds"] for r in rs]), ".2f"),
-                _num(_mean([r["predict_seconds"] for r in rs]), ".3f"),
                 _num(_mean([r["samples_per_second"] for r in rs]), ".0f"),
                 _num(max(r["peak_host_mb"] for r in rs), ".0f")]
         line += [_num(_mean([r.get("peak_gpu_mb") for r in rs]), ".0f")] if gpu else []
@@ -92,8 +151,7 @@ def _classifier_table(records: list[dict], task: str) -> str | None:
     chance = {r["seed"]: r["chance_accuracy"] for row in rows for r in row["records"]}
     chance_std = _std(list(chance.values()))
     table.append(["–", "–", "chance (test majority share)", _pm(_mean(list(chance.values())),
-                  chance_std), "–", "–", "–", "–", "–", "–", "–", "–"]
-                 + (["–"] if gpu else []) + [len(chance)])
+                  chance_std)] + ["–"] * 9 + (["–"] if gpu else []) + [len(chance)])
     return tabulate(table, header, tablefmt="github", disable_numparse=True)
 
 
@@ -154,10 +212,14 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
     else:
         lines.append("- **reduced settings**: no")
     lines += [f"- **cells**: {ok} ok, {len(records) - ok} failed",
-              "- accuracy is mean ± std over seeds; 95% CI: mean over seeds of the cluster "
-              "bootstrap CI (resampling test speakers for gender, test utterances for speaker); "
-              "utt. acc: majority vote over each test utterance's chunks; peak host MB: process "
-              "peak RSS (ru_maxrss) when the cell ended", ""]
+              f"- **selection**: {_selection_note(env)}",
+              "- accuracy: chunk-level, mean ± std over seeds; " + INTERVAL_NOTE,
+              "- spk. acc: mean over test speakers of each speaker's chunk accuracy; utt. acc: "
+              "majority vote over each test utterance's chunks; chosen settings: what model "
+              "selection picked (most common over seeds; trees / epochs: median); inner CV: "
+              "the chosen candidate's held-out weighted accuracy inside the training data; "
+              "peak host MB: process peak RSS (ru_maxrss) when the cell ended",
+              f"- picture: [{PICTURE}]({PICTURE})", ""]
     for task in dict.fromkeys(r["task"] for r in records):
         lines += [f"## {task} ({SPLIT_RULE.get(task, '')})", ""]
         for title, table in (("Classification", _classifier_table(records, task)),
@@ -175,6 +237,50 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
                             for r in failed], ["task", "features", "model", "seed", "error"],
                            tablefmt="github", disable_numparse=True), ""]
     return "\n".join(lines)
+
+
+def _selection_note(env: dict) -> str:
+    config = env.get("config", {})
+    method = config.get("selection", "cv")
+    weighting = ", ".join(f"{t}: {w or 'default'}" for t, w in
+                          ((t, body.get("weighting", "")) for t, body in
+                           config.get("tasks", {}).items()))
+    how = (f"grouped stratified {config.get('folds', 5)}-fold CV inside the training data "
+           "(train + validation parts), grid and trees / epochs chosen there, then one refit on "
+           "all training data" if method == "cv" else
+           "on the split's one validation part, no refit")
+    return (f"{how} (per-model overrides in the config); training rows weighted "
+            f"({weighting}; default speaker for gender, class for speaker); the test part is "
+            "used once, for the scores below")
+
+
+def leaderboard_png(panels: list[tuple[str, list[dict]]], path: Path) -> None:
+    """One panel per task: each view / model's mean accuracy with its interval, in table order,
+    and the chance line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    height = sum(0.32 * len(rows) + 1.2 for _, rows in panels)
+    fig = Figure(figsize=(8, max(3.0, height)), dpi=110)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": [len(rows) + 2 for _, rows in panels]})
+    for ax, (task, rows) in zip(axes[:, 0], panels, strict=True):
+        y = np.arange(len(rows))[::-1]
+        mean = np.array([row["accuracy"] for row in rows])
+        lo = np.array([(row["interval"] or (m, m))[0] for row, m in zip(rows, mean, strict=True)])
+        hi = np.array([(row["interval"] or (m, m))[1] for row, m in zip(rows, mean, strict=True)])
+        ax.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="o", capsize=3, color="tab:blue")
+        chance = _mean([row["chance"] for row in rows])
+        if chance is not None:
+            ax.axvline(chance, color="grey", linestyle="--", label=f"chance {chance:.2f}")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_yticks(y, [f"{row['features']} · {row['model']}" for row in rows], fontsize=8)
+        ax.set_xlim(0, 1.02)
+        ax.set_title(f"{task}: accuracy, mean over seeds with 95% interval", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
 
 
 def confusion_png(records: list[dict], path: Path, title: str) -> None:

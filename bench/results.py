@@ -2,12 +2,14 @@
 and the per-cell test predictions that ``compare`` pairs up.
 
 results.jsonl is append-only, so an interrupted run keeps every finished cell and ``--resume``
-adds to it; readers take the latest record per cell identity (task, features, model, seed).
+adds to it (after ``repair`` drops a torn last line); readers take the latest record per cell
+identity (task, features, model, seed).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,29 @@ def append(run_dir: Path, record: dict) -> None:
     with open(run_dir / RESULTS, "a") as f:
         f.write(json.dumps(record, sort_keys=True) + "\n")
         f.flush()
+
+
+def repair(run_dir: Path) -> None:
+    """Before appending to a run a killed process left: end the file at its last whole record.
+    A torn last line (no newline) would otherwise swallow the next record appended after it.
+    A last line that is whole JSON and lost only its newline is kept."""
+    path = Path(run_dir) / RESULTS
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    cut = data.rfind(b"\n") + 1  # 0 when the file is a single fragment
+    try:
+        whole = isinstance(json.loads(data[cut:]), dict)
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        whole = False
+    with open(path, "r+b") as f:
+        if whole:
+            f.seek(0, 2)
+            f.write(b"\n")
+        else:
+            f.truncate(cut)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_all(run_dir: Path) -> list[dict]:
@@ -59,11 +84,17 @@ def predictions_path(run_dir: Path, key: str) -> Path:
 
 
 def save_predictions(run_dir: Path, key: str, rows: np.ndarray, y_true: np.ndarray,
-                     y_pred: np.ndarray, utterances: np.ndarray) -> str:
+                     y_pred: np.ndarray, utterances: np.ndarray, start_sample: np.ndarray,
+                     unit: np.ndarray) -> str:
+    """One cell's test predictions. ``utterance_id`` + ``start_sample`` name each chunk by its
+    content (stable across stores built from the same audio); ``unit`` is the independent unit
+    of the task (test speaker for gender, test utterance for speaker ID)."""
     path = predictions_path(run_dir, key)
     path.parent.mkdir(exist_ok=True)
     np.savez_compressed(path, rows=rows, y_true=y_true.astype(str), y_pred=y_pred.astype(str),
-                        utterance_id=utterances.astype(str))
+                        utterance_id=utterances.astype(str),
+                        start_sample=np.asarray(start_sample, dtype=np.int64),
+                        unit=np.asarray(unit).astype(str))
     return str(path.relative_to(run_dir))
 
 

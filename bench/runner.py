@@ -1,268 +1,48 @@
 """Running the grid: plan cells, check everything that can be checked before any model runs,
 then run each cell in isolation, appending its record to results.jsonl as it finishes.
 
-A cell is (task, feature view, model with its final params, seed). Its key hashes those with
-the store's index, the code version and the settings that change results (split fractions,
-subsets, bootstrap count, device type), so ``--resume`` reruns exactly the cells whose
-inputs changed or that did not finish with status ok.
-
 Order of work, so that a mistake costs nothing:
- 1. plan: cells and keys; hf-finetune's checkpoint is taken from the store's wav2vec2 model
-    when the config gives none;
- 2. preflight: every view exists in the store; every (model, params) builds (the models
-    check their own parameter types and values); a failure is one line, exit 2;
+ 1. plan (bench/plan.py): cells and keys; hf-finetune's checkpoint is taken from the store's
+    wav2vec2 model when the config gives none;
+ 2. preflight: every view exists in the store; every (model, params, grid point) builds (the
+    models check their own parameter types and values); a failure is one line, exit 2;
  3. splits for every (task, seed), each checked by ``check_split``; an overlap stops the run;
- 4. cells, grouped by (task, view) so each view is loaded once, for the task's rows only.
+ 4. cells (bench/cell.py), grouped by (task, view) so each view is loaded once, for the task's
+    rows only.
 One cell raising does not stop the others: it is recorded with status "failed".
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import resource
 import sys
-import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 import models
-from bench import metrics, report
+from bench import report
 from bench import results as rfiles
-from bench.config import Config, ConfigError, device_kind
-from bench.splits import GROUP_COLUMN, Split, check_split, describe, labels, make_split
-from bench.views import View, parse_view
+from bench.cell import RunContext, TaskData, run_cell
+from bench.config import Config, ConfigError
+from bench.plan import ROOT, code_version, make_splits, plan, preflight, store_hash
+from bench.splits import describe
+from bench.views import parse_view
+from featstore import device as featstore_device
 from featstore import provenance
+from featstore.errors import UserError
 from featstore.store.reader import Store
 from models.base import jsonable
 
-CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
-CODE_FILES = ("bench/views.py", "bench/splits.py", "bench/metrics.py", "bench/runner.py")
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Cell:
-    task: str
-    features: str
-    model: str
-    seed: int
-    params: dict
-    overrides: dict  # device-specific settings applied (e.g. reduced CPU epochs)
-    key: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.task} {self.features} {self.model} seed={self.seed}"
-
-
-@dataclass
-class TaskData:
-    """One view loaded for all rows a task uses (the same rows for every seed)."""
-
-    rows: np.ndarray
-    X: np.ndarray
-
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        return self.X[np.searchsorted(self.rows, rows)]
-
-
-@dataclass
-class RunContext:
-    config: Config
-    store: Store
-    device: str
-    run_dir: Path
-    splits: dict[str, dict[int, Split]] = field(default_factory=dict)
-    quiet: bool = False
-
-
-# ---- versions and keys --------------------------------------------------------------------
-
-
-def code_version() -> str:
-    """Hash of the code that decides a cell's numbers: the models and the bench modules that
-    split, load and score (not the report). git commits miss uncommitted edits."""
-    h = hashlib.sha256()
-    files = sorted((ROOT / "models").glob("*.py")) + [ROOT / f for f in CODE_FILES]
-    for path in files:
-        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
-
-
-def store_hash(store: Store) -> str:
-    return hashlib.sha256(json.dumps(store.index, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cell_key(payload: dict) -> str:
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
 
 def resolve_device(device: str) -> str:
-    from models.device import resolve_device as resolve
-
     try:
-        return resolve(device)
-    except models.ModelConfigError as exc:
+        return featstore_device.resolve_device(device)
+    except UserError as exc:
         raise ConfigError(f"device: {exc}") from None
 
 
-def default_checkpoint(store: Store) -> str | None:
-    """The wav2vec2 model the store was built with: its local folder if it still exists,
-    else its hub id."""
-    info = store.features.get("wav2vec2/mean")
-    if info is None:
-        return None
-    extractors = store.provenance.get("params", {}).get("extractors", {})
-    local = extractors.get("wav2vec2", {}).get("local_path")
-    if local and Path(local).expanduser().is_dir():
-        return str(local)
-    return info.params.get("model")
-
-
-# ---- planning and checks ------------------------------------------------------------------
-
-
-def plan(config: Config, store: Store, device: str) -> list[Cell]:
-    context = {"store": store_hash(store), "code": code_version(), "device": device_kind(device),
-               "validation_fraction": config.validation_fraction,
-               "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
-    cells = []
-    for task in config.tasks.values():
-        for view, model in task.combinations():
-            params, overrides = config.model_params(model, device)
-            if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:
-                params["checkpoint"] = default_checkpoint(store)
-                if params["checkpoint"] is None:
-                    raise ConfigError(f"models.{model}.checkpoint: not given, and store "
-                                      f"{store.path} has no wav2vec2 features to take it from")
-            for seed in config.seeds:
-                payload = {**context, "task": task.name, "subsets": task.subsets,
-                           "features": view, "model": model, "params": params, "seed": seed}
-                cells.append(Cell(task.name, view, model, seed, params, overrides,
-                                  cell_key(payload)))
-    # group by (task, view) so each view is loaded once; config order otherwise
-    first = {(c.task, c.features): i for i, c in reversed(list(enumerate(cells)))}
-    return sorted(cells, key=lambda c: first[c.task, c.features])
-
-
-def preflight(cells: list[Cell], store: Store, device: str) -> None:
-    for name in dict.fromkeys(c.features for c in cells):
-        parse_view(name).check(store)
-    seen = set()
-    for c in cells:
-        sig = (c.model, json.dumps(c.params, sort_keys=True, default=str))
-        if sig in seen:
-            continue
-        seen.add(sig)
-        try:
-            models.make_model(c.model, c.params, seed=c.seed, device=device)
-        except models.ModelConfigError as exc:
-            raise ConfigError(f"models.{c.model}: {exc}") from None
-        except Exception:  # noqa: BLE001 - not a config mistake: the cell records it
-            pass
-
-
-def make_splits(config: Config, store: Store) -> dict[str, dict[int, Split]]:
-    """Every (task, seed) split, each checked for leakage before any model runs."""
-    out: dict[str, dict[int, Split]] = {}
-    for task in config.tasks.values():
-        out[task.name] = {}
-        for seed in config.seeds:
-            split = make_split(store.meta, task.name, seed,
-                               validation_fraction=config.validation_fraction,
-                               test_fraction=config.test_fraction, subsets=task.subsets)
-            check_split(split, store.meta)
-            out[task.name][seed] = split
-    return out
-
-
-# ---- one cell -----------------------------------------------------------------------------
-
-
-def peak_host_mb() -> float:
-    """The process's peak resident memory so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def _cuda_reset(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _cuda_peak_mb(device: str) -> float | None:
-    if not device.startswith("cuda"):
-        return None
-    import torch
-
-    return torch.cuda.max_memory_allocated(device) / 2**20
-
-
-def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path | None) -> dict:
-    """Fit, predict and score one cell; returns its results record (fields of a failure are
-    filled by the caller)."""
-    spec = models.MODELS[cell.model]
-    split = ctx.splits[cell.task][cell.seed]
-    meta = ctx.store.meta
-    y_all = labels(meta, cell.task)
-    utt_all = meta["utterance_id"].to_numpy()
-    cluster_all = meta[GROUP_COLUMN[cell.task]].to_numpy()  # what the CI resamples
-    test = split.test
-    X_test, y_test = data.take(test), y_all[test]
-    rec: dict = {"n_train": len(split.train), "n_val": len(split.validation),
-                 "n_test": len(test), "n_classes": len(np.unique(y_all[split.rows()]))}
-    model = models.make_model(cell.model, cell.params, seed=cell.seed, device=ctx.device)
-    _cuda_reset(ctx.device)
-    before = peak_host_mb()
-    if spec.kind == "clusterer":
-        # unsupervised: clusters the test part (k = its number of classes); never sees labels
-        rec.update(n_train=0, n_val=0)
-        start = time.perf_counter()
-        y_pred = model.fit_predict(X_test, int(len(np.unique(y_test))))
-        rec["fit_seconds"] = time.perf_counter() - start
-        rec["predict_seconds"] = None
-        rec["samples_per_second"] = len(test) / max(rec["fit_seconds"], 1e-9)
-        rec.update(metrics.clustering(y_test, y_pred, X_test, seed=cell.seed))
-        if plot is not None:
-            model.plot(X_test, y_test, plot)
-            rec["plot"] = str(plot.relative_to(ctx.run_dir))
-    else:
-        val = split.validation
-        X_val, y_val = (data.take(val), y_all[val]) if len(val) else (None, None)
-        start = time.perf_counter()
-        model.fit(data.take(split.train), y_all[split.train], X_val, y_val)
-        rec["fit_seconds"] = time.perf_counter() - start
-        start = time.perf_counter()
-        proba = model.predict_proba(X_test)
-        rec["predict_seconds"] = time.perf_counter() - start
-        rec["samples_per_second"] = len(test) / max(rec["predict_seconds"], 1e-9)
-        y_pred = model.classes_[np.argmax(proba, axis=1)]
-        class_labels = sorted(set(y_all[split.train].tolist()) | set(y_test.tolist()))
-        rec.update(metrics.classification(y_test, y_pred, class_labels))
-        rec["utterance_accuracy"] = metrics.utterance_accuracy(
-            y_test, y_pred, utt_all[test], proba, model.classes_)
-        correct = y_pred == y_test
-        ci = metrics.bootstrap_ci(correct, cluster_all[test], ctx.config.bootstrap,
-                                  seed=cell.seed)
-        rec["accuracy_ci"] = list(ci) if ci else None
-        rec["ci_resamples"] = f"test {'speakers' if cell.task == 'gender' else 'utterances'}"
-        _, counts = np.unique(y_test, return_counts=True)
-        rec["chance_accuracy"] = float(counts.max() / counts.sum())  # always the test majority
-    rec["peak_host_mb"] = peak_host_mb()
-    rec["host_mb_increase"] = rec["peak_host_mb"] - before  # > 0 only if it raised the peak
-    rec["peak_gpu_mb"] = _cuda_peak_mb(ctx.device)
-    rec["info"] = model.info()
-    rec["predictions"] = rfiles.save_predictions(ctx.run_dir, cell.key, test, y_test, y_pred,
-                                                 utt_all[test])
-    return rec
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -274,6 +54,7 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> set[str]:
         if not (run_dir / rfiles.RESULTS).is_file():
             raise ConfigError(f"--resume: {run_dir} holds no earlier run (no {rfiles.RESULTS}); "
                               "point --out at a run folder")
+        rfiles.repair(run_dir)  # a killed run may have left a torn last line
         done = set()
         for r in rfiles.read_all(run_dir):
             if r.get("status") == "ok" and rfiles.predictions_path(run_dir, r["key"]).is_file():

@@ -1,15 +1,18 @@
 """Tasks, their train / validation / test splits, and the leakage check run before any model.
 
 gender   F vs M. Split by SPEAKER: a speaker's chunks are all on one side. Test and validation
-         take the same number of F and M speakers, so chance is 50% on speakers. Speakers whose
-         gender is not F or M are left out, with a note.
-speaker  Closed-set speaker identification. Split by UTTERANCE: an utterance's chunks are all
-         on one side, and every speaker is on both train and test. Per speaker, test takes
-         ``test_fraction`` of the utterances and validation ``validation_fraction`` of the rest.
-         A speaker with 2 utterances goes to train + test only (no validation utterance: it
-         cannot be carved from the training utterance without putting one utterance on two
-         sides); a speaker with 1 utterance cannot be on both sides and is left out. Both with
-         a note.
+         take the same number of F and M speakers, so chance is 50% on speakers, and within
+         each gender the speakers are drawn stratified by subset (recording condition: clean /
+         other), so no part is, say, all test-other men. Speakers whose gender is not F or M
+         are left out, with a note.
+speaker  Closed-set speaker identification; every speaker is on both train and test. Split by
+         SESSION where a speaker has two or more chapters (a LibriSpeech chapter is one
+         recording session: a chapter's chunks are all on one side), else by UTTERANCE, and
+         then train and test share a recording session (said in a note: accuracy then partly
+         measures session matching). Per speaker, test takes ``test_fraction`` of the units and
+         validation ``validation_fraction`` of the rest. A speaker with 2 units goes to train +
+         test only; a speaker with 1 utterance cannot be on both sides and is left out. Both
+         with a note.
 
 Validation is for early stopping / model choice only; the test part is never shown to a model
 before prediction. Splits are deterministic functions of the metadata and the seed.
@@ -27,7 +30,8 @@ from featstore.errors import UserError
 PARTS = ("train", "validation", "test")
 GENDERS = ("F", "M")
 LABEL_COLUMN = {"gender": "gender", "speaker": "speaker_id"}
-GROUP_COLUMN = {"gender": "speaker_id", "speaker": "utterance_id"}  # what may not cross sides
+# the independent unit of a task's test set: intervals and paired tests count these
+UNIT_COLUMN = {"gender": "speaker_id", "speaker": "utterance_id"}
 
 
 class LeakageError(RuntimeError):
@@ -55,6 +59,17 @@ def labels(meta: pd.DataFrame, task: str) -> np.ndarray:
     return meta[LABEL_COLUMN[task]].to_numpy()
 
 
+def split_groups(meta: pd.DataFrame, task: str) -> np.ndarray:
+    """Per row, the group that may not cross sides (of the split, and of inner CV folds):
+    the speaker (gender); the chapter for speakers with two or more chapters, else the
+    utterance (speaker)."""
+    if task == "gender":
+        return meta["speaker_id"].to_numpy()
+    chapters = meta.groupby("speaker_id")["chapter_id"].transform("nunique").to_numpy()
+    session = (meta["speaker_id"].astype(str) + "-" + meta["chapter_id"].astype(str)).to_numpy()
+    return np.where(chapters >= 2, session, meta["utterance_id"].to_numpy())
+
+
 def make_split(
     meta: pd.DataFrame,
     task: str,
@@ -77,10 +92,17 @@ def make_split(
         eligible &= meta["subset"].isin(list(subsets)).to_numpy()
     rng = np.random.default_rng(seed)
     split = _gender if task == "gender" else _speaker
-    groups, notes = split(meta[eligible], rng, validation_fraction, test_fraction)
-    column = meta[GROUP_COLUMN[task]].to_numpy()
+    column = split_groups(meta, task)
+    groups, notes = split(meta[eligible], column[eligible], rng, validation_fraction,
+                          test_fraction)
     parts = {p: np.flatnonzero(eligible & np.isin(column, list(groups[p]))) for p in PARTS}
     return Split(task, seed, notes=tuple(notes), **parts)
+
+
+def _listing(names: list, limit: int = 12) -> str:
+    """Names for a note: all of a short list, the first ``limit`` of a long one."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(map(str, names[:limit])) + more
 
 
 def _count(x: float, low: int, high: int) -> int:
@@ -88,13 +110,28 @@ def _count(x: float, low: int, high: int) -> int:
     return int(min(max(np.floor(x + 0.5), low), high))
 
 
-def _gender(meta: pd.DataFrame, rng, vf: float, tf: float) -> tuple[dict[str, set], list[str]]:
+def _stratified_order(ids: list, strata: list, rng) -> list:
+    """``ids`` in a random order in which every prefix holds each stratum in proportion
+    (systematic sampling: member r of a shuffled stratum of m sits at (r + u) / m)."""
+    position = {}
+    for stratum in sorted(set(strata)):
+        members = [i for i, s in zip(ids, strata, strict=True) if s == stratum]
+        members = [members[k] for k in rng.permutation(len(members))]
+        u = rng.random()
+        position.update({m: (r + u) / len(members) for r, m in enumerate(members)})
+    tiebreak = dict(zip(ids, rng.random(len(ids)), strict=True))
+    return sorted(ids, key=lambda i: (position[i], tiebreak[i]))
+
+
+def _gender(meta: pd.DataFrame, column: np.ndarray, rng, vf: float,
+            tf: float) -> tuple[dict[str, set], list[str]]:
     genders = meta.groupby("speaker_id")["gender"].first()
+    subsets = meta.groupby("speaker_id")["subset"].first()
     notes = []
     unknown = sorted(genders.index[~genders.isin(GENDERS)])
     if unknown:
         notes.append(f"left out {len(unknown)} speaker(s) whose gender is not F or M: "
-                     f"{', '.join(unknown)}")
+                     f"{_listing(unknown)}")
     by_gender = {g: sorted(genders.index[genders == g]) for g in GENDERS}
     smallest = min(len(v) for v in by_gender.values())
     if smallest < 2:
@@ -110,15 +147,17 @@ def _gender(meta: pd.DataFrame, rng, vf: float, tf: float) -> tuple[dict[str, se
         notes.append("no validation speakers: too few speakers of one gender")
     groups: dict[str, set] = {p: set() for p in PARTS}
     for g in GENDERS:
-        order = [by_gender[g][i] for i in rng.permutation(len(by_gender[g]))]
+        order = _stratified_order(by_gender[g], [subsets[s] for s in by_gender[g]], rng)
         groups["test"].update(order[:n_test])
         groups["validation"].update(order[n_test : n_test + n_val])
         groups["train"].update(order[n_test + n_val :])
     return groups, notes
 
 
-def _speaker(meta: pd.DataFrame, rng, vf: float, tf: float) -> tuple[dict[str, set], list[str]]:
-    utts = meta.groupby("speaker_id")["utterance_id"].unique()
+def _speaker(meta: pd.DataFrame, column: np.ndarray, rng, vf: float,
+             tf: float) -> tuple[dict[str, set], list[str]]:
+    utts = meta.assign(unit=column).groupby("speaker_id")["unit"].unique()
+    n_chapters = meta.groupby("speaker_id")["chapter_id"].nunique()
     groups: dict[str, set] = {p: set() for p in PARTS}
     single, pairs = [], []
     for speaker in sorted(utts.index):
@@ -135,13 +174,22 @@ def _speaker(meta: pd.DataFrame, rng, vf: float, tf: float) -> tuple[dict[str, s
         groups["test"].update(order[:n_test])
         groups["validation"].update(order[n_test : n_test + n_val])
         groups["train"].update(order[n_test + n_val :])
+    kept = [s for s in utts.index if s not in single]
+    one_session = [s for s in kept if n_chapters[s] < 2]
     notes = []
+    if one_session:
+        notes.append(f"{len(one_session)} of {len(kept)} speaker(s) have one chapter (one "
+                     "recording session): split by utterance, so train and test share a session "
+                     f"for them: {_listing(one_session)}")
+    if len(kept) > len(one_session):
+        notes.append(f"{len(kept) - len(one_session)} speaker(s) split by chapter "
+                     "(session-disjoint)")
     if single:
         notes.append(f"left out {len(single)} speaker(s) with a single utterance (cannot be on "
-                     f"both train and test): {', '.join(single)}")
+                     f"both train and test): {_listing(single)}")
     if pairs:
-        notes.append(f"{len(pairs)} speaker(s) with 2 utterances are in train and test only, "
-                     f"not validation: {', '.join(pairs)}")
+        notes.append(f"{len(pairs)} speaker(s) with 2 utterances or chapters are in train and "
+                     f"test only, not validation: {_listing(pairs)}")
     if len(utts) - len(single) < 2:
         raise UserError("task speaker needs at least 2 speakers with 2 or more utterances")
     return groups, notes
@@ -153,7 +201,8 @@ def check_split(split: Split, meta: pd.DataFrame) -> None:
     training for closed-set speaker ID, a gender label other than F / M)."""
     where = f"task {split.task}, seed {split.seed}"
     parts = split.parts()
-    group = meta[GROUP_COLUMN[split.task]].to_numpy()
+    group = split_groups(meta, split.task)
+    unit = meta[UNIT_COLUMN[split.task]].to_numpy()
     for p in ("train", "test"):
         if len(parts[p]) == 0:
             raise LeakageError(f"{where}: the {p} part is empty")
@@ -163,10 +212,11 @@ def check_split(split: Split, meta: pd.DataFrame) -> None:
             if rows.size:
                 raise LeakageError(f"{where}: {rows.size} row(s) in both {a} and {b} "
                                    f"(e.g. row {rows[0]})")
-            shared = np.intersect1d(group[parts[a]], group[parts[b]])
-            if shared.size:
-                raise LeakageError(f"{where}: {GROUP_COLUMN[split.task]} {shared[0]} is in both "
-                                   f"{a} and {b} ({shared.size} shared)")
+            for name, ids in (("group", group), (UNIT_COLUMN[split.task], unit)):
+                shared = np.intersect1d(ids[parts[a]], ids[parts[b]])
+                if shared.size:
+                    raise LeakageError(f"{where}: {name} {shared[0]} is in both {a} and {b} "
+                                       f"({shared.size} shared)")
     y = labels(meta, split.task)
     if split.task == "gender":
         bad = set(y[split.rows()]) - set(GENDERS)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from featstore.errors import UserError
+from featstore.pooling import masked_mean_std, valid_frames
 from featstore.store.reader import Store
 
 KINDS = ("vector", "frames", "audio")
@@ -80,11 +81,8 @@ class MFCCView(View):
         # Pool over frames whose centre lies in real audio, as the wav2vec2 pooling does: the
         # zero padding of an utterance's last chunk would otherwise shift its statistics.
         hop = store.features["mfcc"].params.get("hop_length", 512)
-        n = store.meta["n_samples"].to_numpy()[rows]
-        k = np.clip(np.ceil(n / hop).astype(int), 1, X.shape[1])
-        w = (np.arange(X.shape[1])[None, :] < k[:, None]).astype(np.float32)[..., None]
-        mean = (X * w).sum(1) / k[:, None]
-        std = np.sqrt((((X - mean[:, None]) * w) ** 2).sum(1) / k[:, None])
+        k = valid_frames(store.meta["n_samples"].to_numpy()[rows], hop, X.shape[1])
+        mean, std = masked_mean_std(X, k, axis=1)  # float32 sums, float64 division
         return np.concatenate([mean, std], axis=1).astype(np.float32)
 
 

@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from featstore import audio, provenance
+from featstore.device import resolve_device
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions, make_extractor
 from featstore.sources import resolve_source, select_speakers
@@ -34,6 +37,7 @@ from featstore.store.layout import (
     PLAN,
     SHARDS,
     TMP_PREFIX,
+    fsync_dir,
     sha256_file,
     shard_name,
     write_json_atomic,
@@ -58,16 +62,6 @@ class BuildConfig:
     quiet: bool = False
     cache_dir: str | None = None
     extract: ExtractorOptions = field(default_factory=ExtractorOptions)
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is visible to torch; use --device cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise UserError(f"--device must be cpu, cuda or auto, not '{device}'")
-    return device
 
 
 class DecodeDataset(Dataset):
@@ -124,7 +118,10 @@ class _Batcher:
 def build(cfg: BuildConfig) -> dict:
     """Build (or resume) a store; returns its index."""
     opts = cfg.extract
-    opts.device = resolve_device(opts.device)
+    try:
+        opts.device = resolve_device(opts.device)
+    except UserError as exc:
+        raise UserError(f"--device: {exc}") from None
     if cfg.chunk_seconds <= 0:
         raise UserError("--chunk-seconds must be positive")
     opts.chunk_samples = int(round(cfg.chunk_seconds * opts.sample_rate))
@@ -143,8 +140,7 @@ def build(cfg: BuildConfig) -> dict:
     _make_folder(out)
     with StoreLock(out):
         if cfg.overwrite:
-            for p in existing:
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            _clear(out, existing)
             (out / SHARDS).mkdir(exist_ok=True)
         return _build_locked(out, cfg, corpus, extractors)
 
@@ -167,6 +163,17 @@ def _check_folder(out: Path, cfg: BuildConfig) -> list[Path]:
     return existing
 
 
+def _clear(out: Path, existing: list[Path]) -> None:
+    """Remove an old store for --overwrite. The index goes first (and durably), so an
+    interrupted removal leaves a store that reads as incomplete, never an index describing
+    deleted shards; the plan goes last, so a retried --overwrite still recognises the store."""
+    rank = {INDEX: 0, PLAN: 2}
+    for p in sorted(existing, key=lambda p: rank.get(p.name, 1)):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if p.name == INDEX:
+            fsync_dir(out)  # gone on disk before any shard is
+
+
 def _make_folder(out: Path) -> None:
     try:
         (out / SHARDS).mkdir(parents=True, exist_ok=True)
@@ -187,13 +194,30 @@ def _build_locked(out: Path, cfg: BuildConfig, corpus, extractors) -> dict:
     for tmp in (out / SHARDS).glob(TMP_PREFIX + "*"):  # left by a killed build
         tmp.unlink()
     pending = [i for i in range(len(shards)) if not (out / SHARDS / shard_name(i)).exists()]
-    items = [(i, u) for i in pending for u in utts[shards[i][0] : shards[i][1]]]
-    batch_size = cfg.batch_size or default_batch_size(extractors, opts)
-    _run(out, items, extractors, specs, plan, batch_size, cfg)
-    index = _write_index(out, plan, specs, extractors, cfg, opts)
+    index = _finished_index(out, len(shards)) if not pending else None
+    if index is None:  # shards changed (or no index yet): only then is a new index written
+        if pending:  # an old index would describe shards about to change: never leave it
+            (out / INDEX).unlink(missing_ok=True)
+        items = [(i, u) for i in pending for u in utts[shards[i][0] : shards[i][1]]]
+        batch_size = cfg.batch_size or default_batch_size(extractors, opts)
+        wanted = [n for e in extractors if (n := getattr(e, "num_threads", lambda: None)())]
+        with torch_threads(max(wanted, default=None)):
+            _run(out, items, extractors, specs, plan, batch_size, cfg)
+        index = _write_index(out, plan, specs, extractors, batch_size, opts)
     if not cfg.quiet:
         _summary(index)
     return index
+
+
+def _finished_index(out: Path, num_shards: int) -> dict | None:
+    """The index of a store whose shards are all there already, or None if it needs writing.
+    A resume with nothing to build keeps index.json byte-identical (its created time, host and
+    command line would otherwise change every time)."""
+    try:
+        index = json.loads((out / INDEX).read_text())
+    except (OSError, ValueError):
+        return None
+    return index if len(index.get("shards", ())) == num_shards else None
 
 
 def _plan(cfg, corpus, extractors, opts) -> dict:
@@ -248,6 +272,21 @@ def default_workers(device: str) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
     return 0 if device == "cpu" and cores <= 4 else min(4, cores)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's thread count set to ``n`` (None: unchanged) inside the block only: the setting
+    is process-wide, and a build run inside a longer process (bench, tests, perf) must leave
+    what runs after it as it was."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None:
+            torch.set_num_threads(before)
 
 
 def default_batch_size(extractors, opts) -> int:
@@ -313,7 +352,7 @@ def _run(out, items, extractors, specs, plan, batch_size, cfg) -> None:
         sink.finish()
 
 
-def _write_index(out, plan, specs, extractors, cfg, opts) -> dict:
+def _write_index(out, plan, specs, extractors, batch_size: int, opts) -> dict:
     import h5py
 
     shards, problems = [], list(plan["source_problems"])
@@ -333,7 +372,8 @@ def _write_index(out, plan, specs, extractors, cfg, opts) -> dict:
                      for e in extractors for s in e.specs()},
         "problems": problems,
         "provenance": {**provenance.record(opts.device), "params": plan["params"],
-                       "source_name": plan["source_name"], "batch_size": cfg.batch_size},
+                       "source_name": plan["source_name"],
+                       "batch_size": batch_size},  # the size used, default or not
     }
     write_json_atomic(out / INDEX, index)
     return index

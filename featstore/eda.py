@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from featstore.errors import UserError
+from featstore.pooling import masked_mean_std, valid_frames
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,20 +40,10 @@ def subsample_rows(n: int, max_chunks: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_chunks, replace=False))
 
 
-def valid_frames(n_samples: np.ndarray, hop_length: int, n_frames: int) -> np.ndarray:
-    """Frames holding real audio per chunk (centred frames: frame t sits at sample t * hop)."""
-    n = np.ceil(np.asarray(n_samples, dtype=np.float64) / hop_length).astype(np.int64)
-    return np.clip(n, 1, n_frames)
-
-
 def chunk_mean_std(mfcc: np.ndarray, n_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-chunk mean and std over time of [chunks, frames, coefs], ignoring zero-padded frames."""
-    mask = (np.arange(mfcc.shape[1])[None, :] < n_valid[:, None])[..., None]
-    count = n_valid[:, None].astype(np.float64)
-    x = mfcc.astype(np.float64)
-    mean = (x * mask).sum(axis=1) / count
-    var = (((x - mean[:, None, :]) ** 2) * mask).sum(axis=1) / count
-    return mean, np.sqrt(var)
+    """Per-chunk mean and population std over time of [chunks, frames, coefs] in float64,
+    ignoring zero-padded frames (``featstore.pooling.masked_mean_std``)."""
+    return masked_mean_std(np.asarray(mfcc, dtype=np.float64), n_valid, axis=1)
 
 
 def cohens_d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,10 +83,10 @@ def count_outliers(x: np.ndarray, z_thresh: float = 3.0, iqr_k: float = 1.5) -> 
     [Q1 - k IQR, Q3 + k IQR] (linearly interpolated quartiles)."""
     import pandas as pd
 
+    from models.preprocessing import Standardizer
+
     x = np.asarray(x, dtype=np.float64)
-    sd = x.std(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sd > 0, (x - x.mean(axis=0)) / sd, 0.0)
+    z = Standardizer.fit(x).transform(x)  # a constant column: all z = 0
     q1, q3 = np.percentile(x, [25, 75], axis=0)
     iqr = q3 - q1
     iqr_out = (x < q1 - iqr_k * iqr) | (x > q3 + iqr_k * iqr)
@@ -109,11 +100,12 @@ def count_outliers(x: np.ndarray, z_thresh: float = 3.0, iqr_k: float = 1.5) -> 
 def pca_embed(vectors: np.ndarray, n_components: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Standardise columns, fit PCA; returns (first two component scores, explained ratios)."""
     from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
+
+    from models.preprocessing import Standardizer
 
     k = max(1, min(n_components, *vectors.shape))
     pca = PCA(n_components=k, random_state=0)
-    scores = pca.fit_transform(StandardScaler().fit_transform(vectors))
+    scores = pca.fit_transform(Standardizer.fit(vectors).transform(vectors))
     if k < 2:  # one chunk or one column: pad so the scatter still has a y axis
         scores = np.column_stack([scores, np.zeros(len(scores))])
     return scores[:, :2], pca.explained_variance_ratio_

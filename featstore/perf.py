@@ -65,7 +65,8 @@ import numpy as np
 import torch
 
 from featstore import provenance
-from featstore.build import BuildConfig, DecodeDataset, build, default_batch_size, resolve_device
+from featstore.build import BuildConfig, DecodeDataset, build, default_batch_size, torch_threads
+from featstore.device import resolve_device
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions, make_extractor
 from featstore.sources import resolve_source, select_speakers
@@ -508,8 +509,11 @@ def run_perf(cfg: PerfConfig) -> dict:
                 "bare forward and build(), alternating, then one chunk at a time")
             view = make_view(tmp / "wav2vec2-corpus", sel)
             pipeline = build_runner(view, "wav2vec2", cfg, device, tmp)
-            w2v_rows, load_seconds = measure_wav2vec2(dec, opts, cfg.batch_size, cfg.repeat,
-                                                      pipeline)
+            from featstore.extractors.wav2vec2 import cpu_threads
+
+            with torch_threads(cpu_threads(device)):  # the bare forward gets build()'s threads
+                w2v_rows, load_seconds = measure_wav2vec2(dec, opts, cfg.batch_size,
+                                                          cfg.repeat, pipeline)
             rows += w2v_rows
             result["batch_size"]["wav2vec2"] = w2v_rows[0]["batch_size"]
             result["wav2vec2_load_seconds"] = load_seconds

@@ -1,7 +1,10 @@
-"""Speech-feature models: one module per method, one registry, one contract (see base.py).
+"""Speech-feature models: one module per method, one registry, one contract.
 
-Every submodule is imported here so that it registers itself: adding a method means adding
-one file that calls ``register(ModelSpec(...))``.
+Layout: ``registry.py`` (ModelSpec, make_model, clone), ``params.py`` (parameter checks),
+``inputs.py`` (input kinds), ``preprocessing.py`` (the standardiser), ``base.py`` (the
+classifier / clusterer contracts), ``device.py`` (seeding), ``torch_train.py`` (the one torch
+training loop), then one file per method. Every method module is imported here so that it
+registers itself: adding a method means adding one file that calls ``register(ModelSpec(...))``.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import MODELS, ModelConfigError, ModelSpec, list_models, make_model
+from .params import ModelConfigError
+from .registry import MODELS, ModelSpec, clone, list_models, make_model, spec_of
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["MODELS", "ModelConfigError", "ModelSpec", "list_models", "make_model"]
+__all__ = ["MODELS", "ModelConfigError", "ModelSpec", "clone", "list_models", "make_model",
+           "spec_of"]

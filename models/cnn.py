@@ -14,7 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import ModelConfigError, ModelSpec, as_frames, check_fraction, frame_statistics, register
+from .inputs import as_frames
+from .params import ModelConfigError, check_fraction
+from .preprocessing import Standardizer
+from .registry import ModelSpec, register
 from .torch_train import TorchClassifier, TrainConfig, check_train_params, torch_train_config
 
 
@@ -61,10 +64,8 @@ class CNNClassifier(TorchClassifier):
     def _as_input(self, X: Any) -> np.ndarray:
         return as_frames(X)
 
-    def _setup(self, X: np.ndarray) -> None:
-        mean, std = frame_statistics(X)  # training frames only
-        self.mean_ = torch.as_tensor(mean, dtype=torch.float32, device=self.device)
-        self.std_ = torch.as_tensor(std, dtype=torch.float32, device=self.device)
+    def _setup(self, X: np.ndarray, w: np.ndarray) -> None:
+        self.mean_, self.std_ = Standardizer.fit(X, w).to_torch(self.device)  # training frames
 
     def _build(self, X: np.ndarray, n_classes: int) -> nn.Module:
         p = self.params
@@ -127,5 +128,7 @@ register(
         },
         factory=CNNClassifier,
         description="Torch 2-D CNN over time x coefficient frames, optional SpecAugment.",
+        search={"weight_decay": (1e-4, 1e-2), "dropout": (0.3, 0.5)},
+        iterations="max_epochs",
     )
 )

@@ -1,4 +1,4 @@
-"""Device resolution and seeding shared by the torch-based models."""
+"""Seeding for the torch-based models (the device itself is resolved by featstore.device)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,7 @@ import random
 import numpy as np
 import torch
 
-from .base import ModelConfigError
-
-
-def resolve_device(device: str) -> str:
-    """ "auto" -> "cuda" when available else "cpu"; an unavailable CUDA device is a config error."""
-    if not isinstance(device, str):
-        raise ModelConfigError(f"device must be a string, got {type(device).__name__}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ModelConfigError(
-                f"device {device!r} requested but CUDA is not available; use cpu or auto"
-            )
-        try:
-            torch.device(device)
-        except RuntimeError as e:
-            raise ModelConfigError(f"invalid device {device!r}: {e}") from None
-        return device
-    raise ModelConfigError(f"invalid device {device!r}; use cpu, cuda, cuda:N or auto")
-
-
-def is_cuda(device: str) -> bool:
-    return device.startswith("cuda")
+from featstore.device import is_cuda
 
 
 def seed_everything(seed: int, device: str) -> None:

@@ -2,7 +2,14 @@
 
 On frames, each class's mixture is fitted on all frames of that class's training chunks and a
 chunk is scored by the mean log-likelihood of its frames (the classic GMM speaker / gender
-recogniser). A vector is treated as a chunk of one frame, so both inputs share one path.
+recogniser). A vector is treated as a chunk of one frame, so both inputs share one path; a
+high-dimensional input (pooled wav2vec2: 1,536 numbers) is first projected by PCA to
+``pca_components`` dimensions, so that a few diagonal components per class are estimable from
+a few dozen chunks.
+
+scikit-learn's GaussianMixture takes no sample weights: weights are honoured by drawing each
+class's training frames with probability proportional to their row's weight (with
+replacement, the same number of frames), which is EM with integer weights in expectation.
 """
 
 from __future__ import annotations
@@ -10,24 +17,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
-from .base import (
-    Classifier,
-    ModelSpec,
-    check_choice,
-    check_positive,
-    frame_statistics,
-    register,
-    softmax,
-)
+from .base import Classifier, softmax
+from .params import check_choice, check_positive
+from .preprocessing import Standardizer
+from .registry import ModelSpec, register
 
 COVARIANCE_TYPES = ("diag", "full", "tied", "spherical")
 
 
 class GMMClassifier(Classifier):
     def __init__(self, params: dict, *, seed: int, device: str) -> None:
-        check_positive("gmm", params, "n_components", "max_iter", "n_init", "max_frames_per_class")
+        check_positive("gmm", params, "n_components", "max_iter", "n_init", "max_frames_per_class",
+                       "pca_components")
         check_positive("gmm", params, "reg_covar", allow_zero=True)
         check_choice("gmm", params, "covariance_type", COVARIANCE_TYPES)
         super().__init__(params, seed=seed, device=device)  # sklearn: always runs on the CPU
@@ -41,21 +45,36 @@ class GMMClassifier(Classifier):
             return X
         raise ValueError(f"expected vectors [n, d] or frames [n, T, d], got shape {X.shape}")
 
-    def _fit(self, X: Any, y: np.ndarray, X_val: Any, y_val: np.ndarray | None) -> None:
+    def _fit(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any, y_val: np.ndarray | None,
+             w_val: np.ndarray | None) -> None:
         p = self.params
         self.input_ndim_ = np.ndim(X)
         X = self._as_chunks(X)
-        mean, std = frame_statistics(X)  # training data only
-        self.mean_, self.std_ = mean.astype(np.float32), std.astype(np.float32)
+        self.scaler_ = Standardizer.fit(X, w)  # training data only
+        self.pca_ = None
+        d = X.shape[2]
+        if p["pca_components"] < d:
+            rows = self.scaler_.transform(X).reshape(-1, d)
+            k = min(p["pca_components"], len(rows))
+            self.pca_ = PCA(n_components=k, random_state=self.seed).fit(rows)
+            self._info["pca_explained_variance"] = float(self.pca_.explained_variance_ratio_.sum())
         rng = np.random.default_rng(self.seed)
+        weighted = not np.allclose(w, w[0])
         self.gmms_: list[GaussianMixture] = []
         per_class: dict[str, Any] = {}
         for code, label in enumerate(self.classes_):
-            frames = X[y == code].reshape(-1, X.shape[2])
-            if len(frames) > p["max_frames_per_class"]:  # bound EM cost on frame-level features
-                keep = np.sort(rng.choice(len(frames), p["max_frames_per_class"], replace=False))
+            chunks = X[y == code]
+            frames = chunks.reshape(-1, d)
+            n = min(len(frames), p["max_frames_per_class"])  # bounds EM cost on frame features
+            if weighted:
+                prob = np.repeat(w[y == code], chunks.shape[1])
+                keep = np.sort(rng.choice(len(frames), n, replace=True, p=prob / prob.sum()))
                 frames = frames[keep]
-            frames = self._scale(frames)
+            elif n < len(frames):
+                frames = frames[np.sort(rng.choice(len(frames), n, replace=False))]
+            frames = self._project(frames)
+            if len(frames) == 1:  # one sample: one component of variance reg_covar around it
+                frames = np.repeat(frames, 2, axis=0)
             # a class with fewer samples than components gets fewer components
             k = min(p["n_components"], len(frames))
             gmm = GaussianMixture(
@@ -73,10 +92,12 @@ class GMMClassifier(Classifier):
                 "converged": bool(gmm.converged_),
             }
         self._info["per_class"] = per_class
-        self._record_val_accuracy(X_val, y_val)
+        self._info["dimensions"] = d if self.pca_ is None else self.pca_.n_components_
+        self._record_val_accuracy(X_val, y_val, w_val)
 
-    def _scale(self, frames: np.ndarray) -> np.ndarray:
-        return (frames.astype(np.float32) - self.mean_) / self.std_
+    def _project(self, frames: np.ndarray) -> np.ndarray:
+        z = self.scaler_.transform(frames)
+        return z if self.pca_ is None else self.pca_.transform(z).astype(np.float32)
 
     def mean_log_likelihood(self, X: Any, chunk: int = 256) -> np.ndarray:
         """[n, n_classes]: each chunk's mean per-frame log-likelihood under each class's GMM."""
@@ -87,7 +108,7 @@ class GMMClassifier(Classifier):
         out = np.empty((len(X), len(self.gmms_)))
         for i in range(0, len(X), chunk):  # bounded memory on long frame arrays
             part = X[i : i + chunk]
-            frames = self._scale(part.reshape(-1, part.shape[2]))
+            frames = self._project(part.reshape(-1, part.shape[2]))
             for c, gmm in enumerate(self.gmms_):
                 out[i : i + chunk, c] = gmm.score_samples(frames).reshape(len(part), -1).mean(1)
         return out
@@ -108,8 +129,11 @@ register(
             "max_iter": 200,
             "n_init": 1,
             "max_frames_per_class": 100_000,
+            "pca_components": 32,
         },
         factory=GMMClassifier,
-        description="One Gaussian mixture per class; frames scored by mean log-likelihood.",
+        description="One Gaussian mixture per class; frames scored by mean log-likelihood; "
+                    "PCA first on wide inputs.",
+        search={"n_components": (1, 2, 4, 8)},
     )
 )

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import ModelConfigError, audio_to_float
+from .inputs import audio_to_float
+from .params import ModelConfigError
 
 SAMPLE_RATE = 16000
 _HINT = (

@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .base import ModelSpec, as_audio, check_fraction, check_positive, register
 from .hf_common import AudioPreparer, hf_forward, load_config, load_feature_extractor, load_model
+from .inputs import as_audio
+from .params import check_fraction, check_positive
+from .registry import ModelSpec, register
 from .torch_train import TorchClassifier, TrainConfig
 
 
@@ -30,12 +32,13 @@ class HFFineTuneClassifier(TorchClassifier):
     def _as_input(self, X: Any) -> np.ndarray:
         return as_audio(X)
 
-    def _fit(self, X: Any, y: np.ndarray, X_val: Any, y_val: np.ndarray | None) -> None:
+    def _fit(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any, y_val: np.ndarray | None,
+             w_val: np.ndarray | None) -> None:
         cap = self.params["max_train_chunks"]
         if cap is not None and len(X) > cap:  # CPU runs: a random subset, fixed by the seed
             keep = np.sort(np.random.default_rng(self.seed).choice(len(X), cap, replace=False))
-            X, y = np.asarray(X)[keep], y[keep]
-        super()._fit(X, y, X_val, y_val)
+            X, y, w = np.asarray(X)[keep], y[keep], w[keep] / w[keep].mean()
+        super()._fit(X, y, w, X_val, y_val, w_val)
         self._info.update(
             checkpoint=self.params["checkpoint"], normalisation=self.preparer_.describe()
         )
@@ -96,5 +99,6 @@ register(
         required=("checkpoint",),
         factory=HFFineTuneClassifier,
         description="Fine-tunes a Hugging Face audio classifier on raw audio chunks.",
+        iterations="epochs",
     )
 )

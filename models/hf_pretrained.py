@@ -11,16 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import (
-    Classifier,
-    ModelConfigError,
-    ModelSpec,
-    as_audio,
-    check_positive,
-    register,
-    softmax,
-)
+from .base import Classifier, softmax
 from .hf_common import AudioPreparer, hf_forward, load_config, load_feature_extractor, load_model
+from .inputs import as_audio
+from .params import ModelConfigError, check_positive
+from .registry import ModelSpec, register
 from .torch_train import predict_logits
 
 
@@ -45,7 +40,8 @@ class HFPretrainedClassifier(Classifier):
         self.checkpoint_labels_ = names
         self.preparer_ = AudioPreparer(load_feature_extractor(params["checkpoint"]), device)
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> HFPretrainedClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = None,
+            y_val: Any = None, val_weight: Any = None) -> HFPretrainedClassifier:
         """No training: checks that every label in ``y`` is produced by ``label_map``, records
         ``classes_`` (the sorted mapped labels) and loads the model."""
         label_map = self.params["label_map"]
@@ -61,10 +57,11 @@ class HFPretrainedClassifier(Classifier):
                     f"label_map produces {self.classes_.tolist()}, but the data also has {missing}"
                 )
         self._info = {}
-        self._fit(X, None, X_val, None)
+        self._fit(X, None, None, X_val, None, None)
         return self
 
-    def _fit(self, X: Any, y: np.ndarray | None, X_val: Any, y_val: np.ndarray | None) -> None:
+    def _fit(self, X: Any, y: np.ndarray | None, w: np.ndarray | None, X_val: Any,
+             y_val: np.ndarray | None, w_val: np.ndarray | None) -> None:
         self.model_ = load_model("hf-pretrained", self.params["checkpoint"]).to(self.device).eval()
         # checkpoint ids kept, and the column of classes_ each one adds to
         pairs = sorted(

@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from .base import Classifier, ModelSpec, as_vectors, check_positive, register
+from .base import Classifier
+from .inputs import as_vectors
+from .params import check_positive
+from .preprocessing import Standardizer
+from .registry import ModelSpec, register
 
 
 class LogRegClassifier(Classifier):
@@ -17,20 +19,19 @@ class LogRegClassifier(Classifier):
         check_positive("logreg", params, "C", "max_iter")
         super().__init__(params, seed=seed, device=device)
 
-    def _fit(self, X: Any, y: np.ndarray, X_val: Any, y_val: np.ndarray | None) -> None:
+    def _fit(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any, y_val: np.ndarray | None,
+             w_val: np.ndarray | None) -> None:
         p = self.params
-        # scaler inside the pipeline: statistics come from the training data only
-        self.pipe_ = make_pipeline(
-            StandardScaler(),
-            LogisticRegression(C=p["C"], max_iter=p["max_iter"], random_state=self.seed),
-        )
-        self.pipe_.fit(as_vectors(X, np.float64), y)
-        self._info["n_iter"] = int(np.max(self.pipe_[-1].n_iter_))
-        self._record_val_accuracy(X_val, y_val)
+        X = as_vectors(X, np.float64)
+        self.scaler_ = Standardizer.fit(X, w)  # training data only
+        self.model_ = LogisticRegression(C=p["C"], max_iter=p["max_iter"], random_state=self.seed)
+        self.model_.fit(self.scaler_.transform(X), y, sample_weight=w)
+        self._info["n_iter"] = int(np.max(self.model_.n_iter_))
+        self._record_val_accuracy(X_val, y_val, w_val)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        return self.pipe_.predict_proba(as_vectors(X, np.float64))
+        return self.model_.predict_proba(self.scaler_.transform(as_vectors(X, np.float64)))
 
 
 register(
@@ -41,5 +42,6 @@ register(
         defaults={"C": 1.0, "max_iter": 1000},
         factory=LogRegClassifier,
         description="Baseline: logistic regression on standardised vectors.",
+        search={"C": (0.01, 0.1, 1.0, 10.0)},
     )
 )

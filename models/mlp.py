@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from .base import ModelConfigError, ModelSpec, as_vectors, register
+from .inputs import as_vectors
+from .params import ModelConfigError
+from .preprocessing import Standardizer
+from .registry import ModelSpec, register
 from .torch_train import TorchClassifier, TrainConfig, check_train_params, torch_train_config
 
 
@@ -26,11 +28,10 @@ class MLPClassifier(TorchClassifier):
     def _as_input(self, X: Any) -> np.ndarray:
         return as_vectors(X)
 
-    def _setup(self, X: np.ndarray) -> None:
-        # standardisation statistics from the training data only, applied per batch on the device
-        scaler = StandardScaler().fit(X)
-        self.mean_ = torch.as_tensor(scaler.mean_, dtype=torch.float32, device=self.device)
-        self.scale_ = torch.as_tensor(scaler.scale_, dtype=torch.float32, device=self.device)
+    def _setup(self, X: np.ndarray, w: np.ndarray) -> None:
+        # standardisation statistics from the (weighted) training data only, applied per batch
+        # on the device
+        self.mean_, self.scale_ = Standardizer.fit(X, w).to_torch(self.device)
 
     def _build(self, X: np.ndarray, n_classes: int) -> nn.Module:
         layers: list[nn.Module] = []
@@ -65,5 +66,7 @@ register(
         },
         factory=MLPClassifier,
         description="Torch MLP on standardised vectors, early stopping on validation loss.",
+        search={"weight_decay": (1e-4, 1e-2), "dropout": (0.2, 0.5)},
+        iterations="max_epochs",
     )
 )

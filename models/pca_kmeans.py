@@ -8,9 +8,12 @@ from typing import Any
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.preprocessing import StandardScaler
 
-from .base import Clusterer, ModelSpec, as_vectors, check_positive, register
+from .base import Clusterer
+from .inputs import as_vectors
+from .params import check_positive
+from .preprocessing import Standardizer
+from .registry import ModelSpec, register
 
 
 class PCAKMeans(Clusterer):
@@ -29,7 +32,9 @@ class PCAKMeans(Clusterer):
         if n_clusters > len(X):
             raise ValueError(f"n_clusters={n_clusters} is more than the {len(X)} samples")
         p = self.params
-        self.scaler_ = StandardScaler(with_std=p["standardize"]).fit(X)
+        self.scaler_ = Standardizer.fit(X)
+        if not p["standardize"]:  # centre only
+            self.scaler_ = Standardizer(self.scaler_.mean, np.ones_like(self.scaler_.scale))
         Xs = self.scaler_.transform(X)
         # at least 2 components so the plot always has two axes (when the data allow it)
         n_comp = min(max(p["pca_components"], 2), X.shape[1], len(X))

@@ -18,8 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import Classifier, check_fraction, check_positive, softmax
-from .device import is_cuda, seed_everything
+from featstore.device import is_cuda
+
+from .base import Classifier, softmax
+from .device import seed_everything
+from .params import check_fraction, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,8 @@ def train_classifier(
     X_val: np.ndarray | None,
     y_val: np.ndarray | None,
     *,
+    w: np.ndarray | None = None,
+    w_val: np.ndarray | None = None,
     config: TrainConfig,
     device: str,
     seed: int,
@@ -124,7 +129,8 @@ def train_classifier(
     forward: Forward = default_forward,
     augment: Callable[[Any], Any] | None = None,
 ) -> TrainResult:
-    """Train ``module`` (already on ``device``) with AdamW and cross-entropy.
+    """Train ``module`` (already on ``device``) with AdamW and cross-entropy, each row's loss
+    weighted by ``w`` (mean 1; None: equal), the validation loss and accuracy by ``w_val``.
 
     With a validation set, the weights of the best epoch (by ``config.monitor``) are restored
     at the end and training stops after ``patience`` epochs without improvement. Without one,
@@ -137,7 +143,8 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(config, steps_per_epoch * config.max_epochs)
     )
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    w = np.ones(len(X)) if w is None else w
     eval_bs = config.eval_batch_size or config.batch_size
     result = TrainResult()
     best_key: tuple[float, float] | None = None
@@ -154,7 +161,8 @@ def train_classifier(
             target = torch.as_tensor(y[idx], device=device)
             with _autocast(device, config.amp):
                 logits = forward(module, batch)
-            loss = loss_fn(logits.float(), target)
+            weight = torch.as_tensor(w[idx], dtype=torch.float32, device=device)
+            loss = (loss_fn(logits.float(), target) * weight).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -181,9 +189,9 @@ def train_classifier(
             forward=forward,
             amp=config.amp,
         )
-        lv = torch.from_numpy(logits_val)
-        val_loss = float(loss_fn(lv, torch.as_tensor(y_val)).item())
-        val_acc = float(np.mean(logits_val.argmax(1) == y_val))
+        per_row = loss_fn(torch.from_numpy(logits_val), torch.as_tensor(y_val)).numpy()
+        val_loss = float(np.average(per_row, weights=w_val))
+        val_acc = float(np.average(logits_val.argmax(1) == y_val, weights=w_val))
         record.update(val_loss=val_loss, val_accuracy=val_acc)
         result.history.append(record)
         log.info(
@@ -250,7 +258,7 @@ class TorchClassifier(Classifier):
     def _as_input(self, X: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def _setup(self, X: np.ndarray) -> None:
+    def _setup(self, X: np.ndarray, w: np.ndarray) -> None:
         pass
 
     def _build(self, X: np.ndarray, n_classes: int) -> nn.Module:
@@ -267,11 +275,12 @@ class TorchClassifier(Classifier):
 
     _augment: Callable[[Any], Any] | None = None
 
-    def _fit(self, X: Any, y: np.ndarray, X_val: Any, y_val: np.ndarray | None) -> None:
+    def _fit(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any, y_val: np.ndarray | None,
+             w_val: np.ndarray | None) -> None:
         X = self._as_input(X)
         X_val = self._as_input(X_val) if X_val is not None else None
         seed_everything(self.seed, self.device)
-        self._setup(X)
+        self._setup(X, w)
         self.net_ = self._build(X, len(self.classes_)).to(self.device)
         self.config_ = self._train_config()
         result = train_classifier(
@@ -280,6 +289,8 @@ class TorchClassifier(Classifier):
             y,
             X_val,
             y_val,
+            w=w,
+            w_val=w_val,
             config=self.config_,
             device=self.device,
             seed=self.seed,
@@ -288,6 +299,8 @@ class TorchClassifier(Classifier):
             augment=self._augment if self.params.get("augment") else None,
         )
         self._info.update(result.to_info())
+        if X_val is not None and len(X_val):
+            self._info["best_iteration"] = result.best_epoch
         self._info["n_train"] = len(X)
         self._info["n_parameters"] = sum(p.numel() for p in self.net_.parameters())
         self._info["n_trainable_parameters"] = sum(

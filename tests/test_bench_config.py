@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import models
 from bench import config as cfg
 from bench.cli import main
 from bench.views import parse_view, split_names
@@ -51,19 +52,24 @@ def test_good_config_expands(tmp_path):
     assert c.seeds == (0, 1)
     assert c.tasks["gender"].combinations() == [("mfcc", "majority"), ("mfcc", "logreg")]
     assert c.tasks["speaker"].combinations() == [("mfcc", "mlp"), ("mfcc-frames", "cnn")]
-    assert c.model_params("mlp", "cpu") == ({"max_epochs": 2}, {"max_epochs": 2})
-    assert c.model_params("mlp", "cuda:0") == ({"max_epochs": 5}, {})
+    cpu, gpu = c.model_plan("mlp", "cpu"), c.model_plan("mlp", "cuda:0")
+    assert (cpu.params, cpu.overrides) == ({"max_epochs": 2}, {"max_epochs": 2})
+    assert (gpu.params, gpu.overrides) == ({"max_epochs": 5}, {})
+    assert cpu.search == {k: list(v) for k, v in models.MODELS["mlp"].search.items()}
+    assert cpu.selection == "cv" and cpu.seeds == (0, 1)
     assert c.hash() == cfg.load(write(tmp_path, GOOD)).hash()
     assert c.hash() != cfg.load(write(tmp_path, with_(seeds=[0, 5]))).hash()
 
 
 def test_repo_benchmarks_yaml_is_valid():
     c = cfg.load(ROOT / "benchmarks.yaml")
-    assert set(c.tasks) == {"gender", "speaker"} and len(c.seeds) == 3
+    assert set(c.tasks) == {"gender", "speaker"} and len(c.seeds) == 5
+    assert c.selection == "cv" and c.folds == 5
     assert ("audio", "hf-finetune") in c.tasks["gender"].combinations()
     assert ("wav2vec2:all", "pca-kmeans") in c.tasks["speaker"].combinations()
-    _, reduced = c.model_params("hf-finetune", "cpu")
-    assert reduced  # CPU runs are marked as reduced
+    plan = c.model_plan("hf-finetune", "cpu")
+    assert plan.overrides and plan.selection == "validation"  # CPU runs are marked as reduced
+    assert plan.seeds == (0, 1)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +101,16 @@ def test_repo_benchmarks_yaml_is_valid():
          ["models.mlp: unknown key 'hidden'", "hidden_sizes"]),
         (with_(models={"mlp": {"cpu": {"epochs": 1}}}), ["models.mlp.cpu: unknown key 'epochs'"]),
         (with_(models={"resnet": {}}), ["models: unknown model 'resnet'"]),
+        (with_(selection="grid"), ["selection: invalid value str 'grid'", "cv, validation"]),
+        (with_(folds=1), ["folds must be an integer >= 2"]),
+        (with_(tasks={"gender": {"features": ["mfcc"], "models": ["logreg"],
+                                 "weighting": "chunk"}}),
+         ["tasks.gender.weighting", "speaker, class, none"]),
+        (with_(models={"xgboost": {"search": {"depth": [2]}}}),
+         ["models.xgboost.search: unknown key 'depth'", "max_depth"]),
+        (with_(models={"xgboost": {"search": {"max_depth": 4}}}),
+         ["models.xgboost.search.max_depth must be a non-empty list"]),
+        (with_(models={"mlp": {"cpu": {"seeds": 0}}}), ["models.mlp.cpu.seeds must be"]),
         (with_(tasks=[1, 2]), ["tasks must be a mapping"]),
         ("tasks: [a\n", ["invalid YAML at line 2"]),
         ("- 1\n- 2\n", ["the config must be a mapping"]),

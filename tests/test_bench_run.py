@@ -13,7 +13,7 @@ import yaml
 
 import featstore
 import models
-from bench import runner
+from bench import plan, runner
 from bench.cli import main
 from bench.splits import Split
 from bench.views import ViewError, parse_view
@@ -130,9 +130,38 @@ def test_run_writes_every_output(first_run, synthetic_store):
     assert ranked == [best["model"]]
     assert {"versions", "device", "git_commit", "config", "config_hash", "command",
             "code_version"} <= set(env)
-    for png in ("confusion_gender.png", "confusion_speaker.png",
+    for png in ("confusion_gender.png", "confusion_speaker.png", "leaderboard.png",
                 "plots/pca-kmeans_gender_mfcc.png", "plots/pca-kmeans_speaker_mfcc.png"):
         assert (first_run / png).read_bytes()[:4] == b"\x89PNG"
+    assert "[leaderboard.png](leaderboard.png)" in board and "Nadeau & Bengio" in board
+    # the synthetic speakers read one chapter each: the speaker table says they share sessions
+    assert "share a session" in board.split("## speaker")[1]
+
+
+def test_records_hold_selection_and_intervals(first_run):
+    """Selection inside the training data is recorded, and the leaderboard's interval is the
+    corrected t interval of the per-seed accuracies it sits beside."""
+    from bench import stats
+
+    recs = [r for r in records(first_run) if r["model_kind"] == "classifier"]
+    for r in recs:
+        sel = r["selection"]
+        assert sel["method"] == "cv" and r["n_val"] == 0
+        if r["model"] in ("logreg", "mlp", "gmm"):  # models with a default grid
+            assert sel["folds"] >= 2 and len(sel["candidates"]) >= 2
+            assert sel["chosen"].items() <= r["final_params"].items()
+            assert max(c["score"] for c in sel["candidates"]) == pytest.approx(sel["score"])
+        assert 0 <= r["speaker_accuracy"] <= 1 and r["n_train_units"] > r["n_test_units"] > 0
+    mlp = [r for r in recs if r["model"] == "mlp"]
+    assert all("max_epochs" in r["selection"]["chosen"] for r in mlp)
+    logreg = sorted((r for r in recs if r["task"] == "gender" and r["model"] == "logreg"),
+                    key=lambda r: r["seed"])
+    lo, hi = stats.seed_interval([r["accuracy"] for r in logreg],
+                                 np.mean([r["n_train_units"] for r in logreg]),
+                                 np.mean([r["n_test_units"] for r in logreg]))
+    board = (first_run / "leaderboard.md").read_text().split("## speaker")[0]
+    row = next(line for line in board.splitlines() if "| logreg " in line)
+    assert f"[{lo:.3f}, {hi:.3f}]" in row
 
 
 def test_resume_runs_nothing_new(first_run, config, count_fits):
@@ -142,18 +171,22 @@ def test_resume_runs_nothing_new(first_run, config, count_fits):
     assert records(first_run) == before
 
 
-def test_resume_reruns_only_missing_cells(first_run, config, tmp_path, count_fits):
+def test_resume_reruns_only_missing_cells(first_run, config, tmp_path, monkeypatch):
     run = tmp_path / "partial"
     shutil.copytree(first_run, run)
     lines = (run / "results.jsonl").read_text().splitlines()
     (run / "results.jsonl").write_text("\n".join(lines[:-3]) + "\n")
+    cells = []
+    run_cell = runner.run_cell
+    monkeypatch.setattr(runner, "run_cell", lambda ctx, cell, *a: cells.append(cell.key)
+                        or run_cell(ctx, cell, *a))
     assert main(["run", str(config), "--out", str(run), "--resume", "--quiet"]) == 0
-    assert len(count_fits) == 3
+    assert sorted(cells) == sorted(json.loads(x)["key"] for x in lines[-3:])
     assert {r["key"] for r in records(run)} == {json.loads(x)["key"] for x in lines}
 
 
 class Broken(Classifier):
-    def _fit(self, X, y, X_val, y_val):
+    def _fit(self, X, y, w, X_val, y_val, w_val):
         raise RuntimeError("deliberately broken")
 
     def predict_proba(self, X):
@@ -176,6 +209,14 @@ def test_failing_cell_is_recorded_and_exit_code_is_1(config, tmp_path, monkeypat
     assert "2 of 4 cell(s) failed" in capsys.readouterr().err
 
 
+def table_rows(report: str) -> list[dict]:
+    """The rows of a ``bench compare`` table, by column name."""
+    lines = [line for line in report.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+            for line in lines[2:]]
+
+
 def test_compare_renders_markdown_with_p_values(first_run, config, synthetic_store, tmp_path,
                                                 capsys):
     same = tmp_path / "same"
@@ -188,25 +229,91 @@ def test_compare_renders_markdown_with_p_values(first_run, config, synthetic_sto
     capsys.readouterr()
 
     assert main(["compare", str(first_run), str(same)]) == 0
-    table = capsys.readouterr().out
-    assert "p (exact McNemar)" in table and table.count("| gender ") == 2
-    logreg = next(line for line in table.splitlines() if "| gender " in line and "logreg" in line)
-    cells = [c.strip() for c in logreg.strip("|").split("|")]
-    assert cells[7] == "+0.0000" and cells[10] == "1"  # same cell, same predictions: p = 1
-    assert "clusters: no paired test" in table and "Only in A:" in table
+    report = capsys.readouterr().out
+    rows = table_rows(report)
+    assert list(rows[0]) == ["task", "features", "model", "seed", "metric", "A", "B", "B − A",
+                             "units", "p (sign-flip, per unit)", "p (McNemar, chunks)", "note"]
+    gender = {(r["model"], r["seed"]): r for r in rows if r["task"] == "gender"}
+    assert set(gender) == {("logreg", "0"), ("logreg", "all"), ("pca-kmeans", "0")}
+    # same cell, same predictions: every unit's difference is 0, p = 1 on both tests
+    logreg = gender["logreg", "0"]
+    assert logreg["B − A"] == "+0.0000" and logreg["note"] == ""
+    assert logreg["p (sign-flip, per unit)"] == "1" and logreg["p (McNemar, chunks)"] == "1"
+    assert int(logreg["units"]) >= 2  # test speakers, not chunks
+    pooled = gender["logreg", "all"]
+    assert pooled["A"] == logreg["A"] and pooled["p (sign-flip, per unit)"] == "1"
+    assert pooled["units"] == logreg["units"] and pooled["p (McNemar, chunks)"] == "–"
+    assert gender["pca-kmeans", "0"]["metric"] == "ari"
+    assert gender["pca-kmeans", "0"]["note"] == "clusters: no paired test"
+    assert "Only in A:" in report
 
     assert main(["compare", str(first_run), str(other)]) == 0
-    assert "test rows differ: no paired test" in capsys.readouterr().out
+    rows = table_rows(capsys.readouterr().out)
+    assert [(r["seed"], r["note"]) for r in rows if r["model"] == "logreg"] == [
+        ("0", "test chunks differ: no paired test")]  # other test split: no pooled row either
+
+
+def test_compare_pairs_runs_on_separately_built_stores(first_run, synthetic_corpus, tmp_path,
+                                                       capsys):
+    """A second store built from the same audio has its own index (and hash), but the same
+    chunks: compare pairs them by content."""
+    from featstore.cli import main as featstore_main
+
+    store = tmp_path / "rebuilt-store"
+    assert featstore_main(["build", "--source", str(synthetic_corpus), "--out", str(store),
+                           "--features", "mfcc,audio", "--device", "cpu", "--quiet",
+                           "--workers", "0", "--shard-size", "8"]) == 0
+    cfg = write_config(tmp_path / "rebuilt.yaml", store)
+    run = tmp_path / "rebuilt"
+    assert main(["run", str(cfg), "--out", str(run), "--models", "logreg", "--quiet"]) == 0
+    capsys.readouterr()
+
+    assert main(["compare", str(first_run), str(run)]) == 0
+    report = capsys.readouterr().out
+    rows = [r for r in table_rows(report) if r["model"] == "logreg"]
+    assert [r["note"] for r in rows if r["seed"] != "all"] == [""] * 4
+    assert sorted((r["task"], r["seed"]) for r in rows) == [
+        ("gender", "0"), ("gender", "1"), ("gender", "all"),
+        ("speaker", "0"), ("speaker", "1"), ("speaker", "all")]
+    for r in rows:
+        assert 0 < float(r["p (sign-flip, per unit)"]) <= 1 and int(r["units"]) >= 2
+        if r["seed"] != "all":
+            assert 0 < float(r["p (McNemar, chunks)"]) <= 1
+
+
+def test_cell_keys_survive_a_rebuild_of_the_same_store(synthetic_corpus, tmp_path, monkeypatch):
+    """Keys depend on the shards' checksums and parameters, not on when, where or by which
+    command line the store was built: a rebuild with identical shards reuses every cell."""
+    import sys
+
+    from bench import config as bench_config
+    from featstore.cli import main as featstore_main
+
+    keys = []
+    for n, name in enumerate(("a", "b")):
+        monkeypatch.setattr(featstore.provenance, "now", lambda n=n: f"202{n}-01-01T00:00:00")
+        monkeypatch.setattr(featstore.provenance.platform, "node", lambda name=name: name)
+        monkeypatch.setattr(sys, "argv", ["featstore", "build", name])
+        out = tmp_path / name
+        assert featstore_main(["build", "--source", str(synthetic_corpus), "--out", str(out),
+                               "--features", "mfcc", "--device", "cpu", "--quiet",
+                               "--workers", "0", "--shard-size", "16"]) == 0
+        store = featstore.open(out)
+        cfg = bench_config.load(write_config(tmp_path / f"{name}.yaml", out))
+        keys.append([c.key for c in plan.plan(cfg, store, "cpu")])
+    assert keys[0] == keys[1] and len(set(keys[0])) == len(keys[0])
+    store.shards[0]["sha256"] = "0" * 64  # other shard content: every key changes
+    assert not set(keys[0]) & {c.key for c in plan.plan(cfg, store, "cpu")}
 
 
 def test_leaky_split_stops_the_run(config, tmp_path, monkeypatch, capsys):
-    real = runner.make_split
+    real = plan.make_split
 
     def leaky(*args, **kwargs) -> Split:
         split = real(*args, **kwargs)
         return dataclasses.replace(split, test=np.sort(np.append(split.test, split.train[:1])))
 
-    monkeypatch.setattr(runner, "make_split", leaky)
+    monkeypatch.setattr(plan, "make_split", leaky)
     out = tmp_path / "leaky"
     assert main(["run", str(config), "--out", str(out), "--quiet"]) == 1
     assert "split leakage" in capsys.readouterr().err

@@ -328,3 +328,81 @@ def test_overwrite_into_new_folder(tmp_path, synthetic_corpus):
     assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
                  "--overwrite") == 0
     assert main(["verify", str(out)]) == 0
+
+
+def test_resume_with_nothing_to_do_keeps_index_bytes(synthetic_corpus, tmp_path, monkeypatch):
+    args = ("--source", str(synthetic_corpus), "--out", str(tmp_path / "s"), "--features",
+            "mfcc", "--shard-size", "16")
+    assert build(*args) == 0
+    index = tmp_path / "s" / "index.json"
+    before = index.read_bytes()
+    # a later resume runs at another time, from another command line
+    monkeypatch.setattr(featstore.provenance, "now", lambda: "2999-01-01T00:00:00+00:00")
+    monkeypatch.setattr(sys, "argv", ["featstore", "build", "--resume", "(later)"])
+    assert build(*args, "--resume") == 0
+    assert index.read_bytes() == before
+
+
+@pytest.mark.parametrize("listing", [sorted, lambda paths: sorted(paths, reverse=True)])
+def test_interrupted_overwrite_leaves_an_incomplete_store(synthetic_corpus, tmp_path, monkeypatch,
+                                                          listing):
+    """Whatever order the folder lists in, index.json goes before any shard, so a removal cut
+    short leaves a store that reads as incomplete, never an index of deleted shards."""
+    out = tmp_path / "s"
+    args = ("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
+            "--shard-size", "16")
+    assert build(*args) == 0
+    iterdir, rmtree = Path.iterdir, shutil.rmtree
+
+    def interrupted(path, *a, **k):
+        if Path(path).name == "shards":
+            assert not (out / "index.json").exists(), "shards removed while the index stood"
+            raise OSError("interrupted")
+        return rmtree(path, *a, **k)
+
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter(listing(list(iterdir(self)))))
+    monkeypatch.setattr(shutil, "rmtree", interrupted)
+    with pytest.raises(OSError, match="interrupted"):
+        build(*args, "--overwrite")
+    monkeypatch.undo()
+    with pytest.raises(featstore.errors.UserError, match="incomplete"):
+        featstore.open(out)
+    assert build(*args, "--overwrite") == 0  # still recognised as a store: overwrite again
+    assert main(["verify", str(out)]) == 0
+
+
+def test_provenance_records_the_batch_size_used(synthetic_corpus, tmp_path):
+    from featstore.build import default_batch_size
+    from featstore.extractors import ExtractorOptions, make_extractor
+
+    out = tmp_path / "s"
+    assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
+                 "--shard-size", "16") == 0  # no --batch-size: the default is used
+    used = featstore.open(out).provenance["batch_size"]
+    assert isinstance(used, int) and used > 0
+    opts = ExtractorOptions(device="cpu")
+    assert used == default_batch_size([make_extractor("mfcc", opts)], opts)
+    assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
+                 "--shard-size", "16", "--batch-size", "7", "--overwrite") == 0
+    assert featstore.open(out).provenance["batch_size"] == 7
+
+
+def test_resume_that_rebuilds_a_shard_drops_the_old_index_first(synthetic_corpus, tmp_path,
+                                                                 monkeypatch):
+    import featstore.build as fbuild
+
+    args = ("--source", str(synthetic_corpus), "--out", str(tmp_path / "s"), "--features",
+            "mfcc", "--shard-size", "16")
+    assert build(*args) == 0
+    (tmp_path / "s" / "shards" / "shard-00001.h5").unlink()
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fbuild, "_run", killed)
+    assert build(*args, "--resume") == 130
+    with pytest.raises(featstore.errors.UserError, match="incomplete"):
+        featstore.open(tmp_path / "s")  # not an index naming a shard that is not there
+    monkeypatch.undo()
+    assert build(*args, "--resume") == 0
+    assert main(["verify", str(tmp_path / "s")]) == 0

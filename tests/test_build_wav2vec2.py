@@ -59,3 +59,34 @@ def test_missing_model_leaves_no_store(synthetic_corpus, tmp_path, capsys):
     assert _build(synthetic_corpus, out, tmp_path / "no-such-model") == 2
     assert "--model" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_build_leaves_torch_threads_as_it_found_them(tiny_wav2vec2, tmp_path, monkeypatch):
+    """torch's thread count is process-wide: a build inside a longer process (bench cells,
+    tests) may use its own during extraction but must restore the caller's afterwards."""
+    import os
+
+    import torch
+
+    from featstore.extractors import wav2vec2
+    from featstore.sources.synthetic import make_synthetic
+
+    corpus = make_synthetic(tmp_path / "corpus", n_speakers=2, utterances_per_speaker=1)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # extraction wants 2
+    during = []
+    extract = wav2vec2.Wav2Vec2Extractor.extract
+    monkeypatch.setattr(wav2vec2.Wav2Vec2Extractor, "extract",
+                        lambda self, *a: during.append(torch.get_num_threads()) or
+                        extract(self, *a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["build", "--source", str(corpus), "--out", str(tmp_path / "s"),
+                     "--features", "wav2vec2", "--model", str(tiny_wav2vec2), "--layers", "2",
+                     "--device", "cpu", "--quiet", "--workers", "0"]) == 0
+        assert during and set(during) == {2}
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -104,7 +104,7 @@ def fit_vectors(name: str, seed: int = 0, **params):
     X, y = gaussian_vectors(300, seed=1)
     Xv, yv = gaussian_vectors(100, seed=2)
     model = make_model(name, {**FAST[name], **params}, seed=seed, device="cpu")
-    return model.fit(X, y, Xv, yv)
+    return model.fit(X, y, X_val=Xv, y_val=yv)
 
 
 # ---- registry and configuration errors ------------------------------------------------
@@ -172,7 +172,7 @@ def test_params_normalised_and_device_checked():
     with pytest.raises(ModelConfigError, match="device"):
         make_model("mlp", {}, seed=0, device="tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ModelConfigError, match="CUDA is not available"):
+        with pytest.raises(ModelConfigError, match="no CUDA GPU"):
             make_model("mlp", {}, seed=0, device="cuda")
 
 
@@ -212,7 +212,7 @@ def test_integer_labels_and_three_classes(name):
     X, y = gaussian_vectors(300, seed=1, labels=labels, shift=3.0)
     Xv, yv = gaussian_vectors(90, seed=2, labels=labels, shift=3.0)
     Xt, yt = gaussian_vectors(150, seed=3, labels=labels, shift=3.0)
-    model = make_model(name, FAST[name], seed=0, device="cpu").fit(X, y, Xv, yv)
+    model = make_model(name, FAST[name], seed=0, device="cpu").fit(X, y, X_val=Xv, y_val=yv)
     assert list(model.classes_) == [3, 7, 11]
     pred = model.predict(Xt)
     assert pred.dtype.kind == "i" and np.mean(pred == yt) >= 0.85
@@ -222,7 +222,7 @@ def test_integer_labels_and_three_classes(name):
 def test_majority_baseline():
     X = np.zeros((10, 3), dtype=np.float32)
     y = np.array(["M"] * 7 + ["F"] * 3)
-    model = make_model("majority", {}, seed=0, device="cpu").fit(X, y, X[:4], y[:4])
+    model = make_model("majority", {}, seed=0, device="cpu").fit(X, y, X_val=X[:4], y_val=y[:4])
     assert list(model.predict(np.ones((5, 3)))) == ["M"] * 5
     np.testing.assert_allclose(model.predict_proba(X[:2]), [[0.3, 0.7], [0.3, 0.7]])
     assert model.info()["majority_class"] == "M"
@@ -242,7 +242,7 @@ def test_mlp_early_stopping_restores_best_epoch():
     model = make_model(
         "mlp", {"hidden_sizes": [64], "max_epochs": 200, "patience": 3}, seed=0, device="cpu"
     )
-    info = model.fit(X, y, Xv, yv).info()
+    info = model.fit(X, y, X_val=Xv, y_val=yv).info()
     assert info["stopped_early"] and info["epochs_run"] < 200
     assert info["best_epoch"] == info["epochs_run"] - 3
     best = min(h["val_loss"] for h in info["history"])
@@ -256,7 +256,7 @@ def test_validation_errors():
     X, y = gaussian_vectors(50, seed=1)
     model = make_model("logreg", {}, seed=0, device="cpu")
     with pytest.raises(ValueError, match="not seen in training"):
-        model.fit(X, y, X[:3], np.array(["F", "M", "U"]))
+        model.fit(X, y, X_val=X[:3], y_val=np.array(["F", "M", "U"]))
     with pytest.raises(ValueError, match="at least 2 classes"):
         model.fit(X, np.full(50, "F"))
     with pytest.raises(ValueError, match="vector input"):
@@ -284,7 +284,7 @@ def test_frame_pattern_needs_time_context(frames_data):
 def test_cnn_learns_temporal_pattern(frames_data, augment):
     (X, y), (Xv, yv), (Xt, yt) = frames_data
     model = make_model("cnn", {**FAST["cnn"], "augment": augment}, seed=0, device="cpu").fit(
-        X, y, Xv, yv
+        X, y, X_val=Xv, y_val=yv
     )
     assert np.mean(model.predict(Xt) == yt) >= 0.85
     proba = model.predict_proba(Xt)
@@ -298,8 +298,9 @@ def test_cnn_learns_temporal_pattern(frames_data, augment):
 def test_cnn_reproducible(frames_data):
     (X, y), (Xv, yv), (Xt, _) = frames_data
     params = {**FAST["cnn"], "max_epochs": 3, "augment": True}
-    a = make_model("cnn", params, seed=3, device="cpu").fit(X, y, Xv, yv).predict_proba(Xt)
-    b = make_model("cnn", params, seed=3, device="cpu").fit(X, y, Xv, yv).predict_proba(Xt)
+    a = make_model("cnn", params, seed=3, device="cpu").fit(X, y, X_val=Xv, y_val=yv)
+    b = make_model("cnn", params, seed=3, device="cpu").fit(X, y, X_val=Xv, y_val=yv)
+    a, b = a.predict_proba(Xt), b.predict_proba(Xt)
     np.testing.assert_array_equal(a, b)
 
 
@@ -321,7 +322,7 @@ def test_gmm_on_frames():
     ll = model.mean_log_likelihood(Xt)
     np.testing.assert_allclose(model.predict_proba(Xt), softmax(ll))
     # the frame-level score is the mean over the chunk's frames
-    frames = model._scale(Xt[0])
+    frames = model._project(Xt[0])
     np.testing.assert_allclose(ll[0, 1], model.gmms_[1].score_samples(frames).mean(), rtol=1e-6)
     with pytest.raises(ValueError, match="fitted on 3-D"):
         model.predict(Xt.mean(1))
@@ -429,7 +430,7 @@ def test_hf_finetune_learns_tones(base_checkpoint):
     model = make_model(
         "hf-finetune", {"checkpoint": base_checkpoint, **HF_FAST}, seed=0, device="cpu"
     )
-    model.fit(X, y, Xv, yv)
+    model.fit(X, y, X_val=Xv, y_val=yv)
     info = model.info()
     losses = [h["train_loss"] for h in info["history"]]
     assert losses[-1] < losses[0]
@@ -447,8 +448,8 @@ def test_hf_finetune_reproducible_and_capped(base_checkpoint):
     X, y = tones(24, seed=1)
     Xv, yv = tones(8, seed=2)
     params = {"checkpoint": base_checkpoint, **HF_FAST, "epochs": 2, "max_train_chunks": 16}
-    a = make_model("hf-finetune", params, seed=5, device="cpu").fit(X, y, Xv, yv)
-    b = make_model("hf-finetune", params, seed=5, device="cpu").fit(X, y, Xv, yv)
+    a = make_model("hf-finetune", params, seed=5, device="cpu").fit(X, y, X_val=Xv, y_val=yv)
+    b = make_model("hf-finetune", params, seed=5, device="cpu").fit(X, y, X_val=Xv, y_val=yv)
     assert a.info()["n_train"] == 16
     np.testing.assert_array_equal(a.predict_proba(Xv), b.predict_proba(Xv))
 
@@ -540,7 +541,7 @@ def test_object_labels_from_pandas(name):
     """Label columns read through pandas arrive as object arrays; they come back unchanged."""
     X, y = gaussian_vectors(120, seed=1)
     y = y.astype(object)
-    model = make_model(name, FAST[name], seed=0, device="cpu").fit(X, y, X[:20], y[:20])
+    model = make_model(name, FAST[name], seed=0, device="cpu").fit(X, y, X_val=X[:20], y_val=y[:20])
     pred = model.predict(X)
     assert pred.dtype == object and set(pred) <= {"F", "M"}
     assert model.info()["val_accuracy"] >= (0.85 if name != "majority" else 0.0)

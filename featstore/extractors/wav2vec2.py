@@ -17,6 +17,7 @@ import torch
 
 from featstore.errors import UserError
 from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.pooling import masked_mean_std, valid_frames
 
 STORAGE_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -106,6 +107,16 @@ def suggest_batch_size(model: torch.nn.Module, options: ExtractorOptions) -> int
     return max(8, min(1024, batch))
 
 
+def cpu_threads(device: torch.device | str) -> int | None:
+    """On CPU, every core this process may use; None (keep torch's setting) on CUDA or when
+    the user chose with OMP_NUM_THREADS / MKL_NUM_THREADS."""
+    user_threads = any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    if torch.device(device).type != "cpu" or user_threads:
+        return None
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return len(cores) if cores else os.cpu_count() or 1
+
+
 def _check_layers(kind: str, layers: tuple[int, ...], total: int) -> tuple[int, ...]:
     bad = [i for i in layers if not 0 <= i < total]
     if bad or len(set(layers)) != len(layers):
@@ -164,13 +175,12 @@ class Wav2Vec2Extractor:
         self.model_name = path.resolve().name if local else options.model
         self.local_path = options.model if local else None
 
-        user_threads = any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
-        if self.device.type == "cpu" and not user_threads:
-            cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-            torch.set_num_threads(len(cores) if cores else os.cpu_count() or 1)
-
     def suggested_batch_size(self) -> int:
         return suggest_batch_size(self.model, self.options)
+
+    def num_threads(self) -> int | None:
+        """torch threads for extraction; build() applies them around extraction only."""
+        return cpu_threads(self.device)
 
     def params(self) -> dict:
         return {
@@ -226,20 +236,18 @@ class Wav2Vec2Extractor:
         if hidden[0].shape[1] != self.frames:
             raise RuntimeError(f"model gave {hidden[0].shape[1]} frames, expected {self.frames}")
 
-        # Frames whose receptive field starts inside the real audio: ceil(n / hop), at least 1.
-        k = torch.ceil(n / self.hop).clamp(1, self.frames)
-        t = torch.arange(self.frames, device=x.device)
-        w = (t[None, :] < k[:, None]).to(torch.float32)[..., None]
+        # Frames whose receptive field starts inside the real audio: ceil(n / hop), at least 1
+        # (float32 on the device, as n).
+        k = valid_frames(n, self.hop, self.frames)
         # Pool several layers per op: on CPU torch's per-op thread start-up dominates ~100 small
         # ops, so stack all layers; on CUDA one at a time, as a stack is GBs at batch 1024.
         group = len(self.layers) if self.device.type == "cpu" else 1
         means, stds = [], []
         for i in range(0, len(self.layers), group):
             h = torch.stack([hidden[j] for j in self.layers[i : i + group]], 1).float()
-            mean = (h * w[:, None]).sum(2) / k[:, None, None]  # [B, G, D]
-            var = (((h - mean[:, :, None]) * w[:, None]) ** 2).sum(2) / k[:, None, None]
+            mean, std = masked_mean_std(h, k, axis=2)  # [B, G, D], float32
             means.append(mean)
-            stds.append(var.sqrt())
+            stds.append(std)
         out = {"wav2vec2/mean": torch.cat(means, 1), "wav2vec2/std": torch.cat(stds, 1)}
         out.update({f"wav2vec2/frames/{layer}": hidden[layer] for layer in self.frames_layers})
         # cast on the device: halves the transfer for float16 storage

@@ -1,0 +1,159 @@
+"""One cell: model selection inside the training data, one fit, one prediction of the test
+part, and its scores (bench/selection.py, bench/metrics.py)."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import models
+from bench import metrics, selection, weights
+from bench import results as rfiles
+from bench.config import Config
+from bench.plan import Cell
+from bench.splits import UNIT_COLUMN, Split, labels, split_groups
+from bench.views import View
+from featstore.store.reader import Store
+from models.base import jsonable
+
+
+@dataclass
+class TaskData:
+    """One view loaded for all rows a task uses (the same rows for every seed)."""
+
+    rows: np.ndarray
+    X: np.ndarray
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return self.X[np.searchsorted(self.rows, rows)]
+
+
+@dataclass
+class RunContext:
+    config: Config
+    store: Store
+    device: str
+    run_dir: Path
+    splits: dict[str, dict[int, Split]] = field(default_factory=dict)
+    quiet: bool = False
+
+
+# ---- one cell -----------------------------------------------------------------------------
+
+
+def peak_host_mb() -> float:
+    """The process's peak resident memory so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _cuda_reset(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _cuda_peak_mb(device: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path | None) -> dict:
+    """Fit, predict and score one cell; returns its results record (fields of a failure are
+    filled by the caller)."""
+    spec = models.MODELS[cell.model]
+    split = ctx.splits[cell.task][cell.seed]
+    meta = ctx.store.meta
+    y_all = labels(meta, cell.task)
+    utt_all = meta["utterance_id"].to_numpy()
+    unit_all = meta[UNIT_COLUMN[cell.task]].to_numpy()  # what intervals and the CI resample
+    test = split.test
+    X_test, y_test = data.take(test), y_all[test]
+    rec: dict = {"n_train": len(split.train), "n_val": len(split.validation),
+                 "n_test": len(test), "n_classes": len(np.unique(y_all[split.rows()])),
+                 "unit": UNIT_COLUMN[cell.task], "n_test_units": len(np.unique(unit_all[test]))}
+    _cuda_reset(ctx.device)
+    before = peak_host_mb()
+    if spec.kind == "clusterer":
+        # unsupervised: clusters the test part (k = its number of classes); never sees labels
+        model = models.make_model(cell.model, cell.params, seed=cell.seed, device=ctx.device)
+        rec.update(n_train=0, n_val=0)
+        start = time.perf_counter()
+        y_pred = model.fit_predict(X_test, int(len(np.unique(y_test))))
+        rec["fit_seconds"] = time.perf_counter() - start
+        rec["predict_seconds"] = None
+        rec["samples_per_second"] = len(test) / max(rec["fit_seconds"], 1e-9)
+        rec.update(metrics.clustering(y_test, y_pred, X_test, seed=cell.seed))
+        if plot is not None:
+            model.plot(X_test, y_test, plot)
+            rec["plot"] = str(plot.relative_to(ctx.run_dir))
+    else:
+        start = time.perf_counter()
+        model, chosen, train_rows = _fit_selected(ctx, cell, data, y_all)
+        rec["fit_seconds"] = time.perf_counter() - start
+        rec.update(n_train=len(train_rows), n_train_units=len(np.unique(unit_all[train_rows])),
+                   selection=chosen.to_dict(), final_params=jsonable(model.get_params()))
+        if chosen.method == "cv":
+            rec["n_val"] = 0  # merged into the training data
+        start = time.perf_counter()
+        proba = model.predict_proba(X_test)
+        rec["predict_seconds"] = time.perf_counter() - start
+        rec["samples_per_second"] = len(test) / max(rec["predict_seconds"], 1e-9)
+        y_pred = model.classes_[np.argmax(proba, axis=1)]
+        class_labels = sorted(set(y_all[split.train].tolist()) | set(y_test.tolist()))
+        rec.update(metrics.classification(y_test, y_pred, class_labels))
+        rec["utterance_accuracy"] = metrics.utterance_accuracy(
+            y_test, y_pred, utt_all[test], proba, model.classes_)
+        correct = y_pred == y_test
+        speakers = meta["speaker_id"].to_numpy()
+        rec["speaker_accuracy"] = metrics.group_accuracy(correct, speakers[test])
+        ci = metrics.bootstrap_ci(correct, unit_all[test], ctx.config.bootstrap, seed=cell.seed)
+        rec["accuracy_ci"] = list(ci) if ci else None
+        rec["ci_resamples"] = f"test {'speakers' if cell.task == 'gender' else 'utterances'}"
+        _, counts = np.unique(y_test, return_counts=True)
+        rec["chance_accuracy"] = float(counts.max() / counts.sum())  # always the test majority
+    rec["peak_host_mb"] = peak_host_mb()
+    rec["host_mb_increase"] = rec["peak_host_mb"] - before  # > 0 only if it raised the peak
+    rec["peak_gpu_mb"] = _cuda_peak_mb(ctx.device)
+    rec["info"] = model.info()
+    rec["predictions"] = rfiles.save_predictions(
+        ctx.run_dir, cell.key, test, y_test, y_pred, utt_all[test],
+        meta["start_sample"].to_numpy()[test], unit_all[test])
+    return rec
+
+
+def _fit_selected(ctx: RunContext, cell: Cell, data: TaskData,
+                  y_all: np.ndarray) -> tuple[object, selection.Selection, np.ndarray]:
+    """The model chosen and fitted inside the training data (bench/selection.py), the
+    selection record, and the rows it was finally fitted on."""
+    split = ctx.splits[cell.task][cell.seed]
+    meta = ctx.store.meta
+    scheme = ctx.config.tasks[cell.task].weights
+    speakers = meta["speaker_id"].to_numpy()
+    groups = split_groups(meta, cell.task)
+
+    def part(rows: np.ndarray) -> selection.TrainingData:
+        return selection.TrainingData(
+            data.take(rows), y_all[rows],
+            weights.row_weights(scheme, y_all[rows], speakers[rows]), groups[rows])
+
+    if cell.selection == "cv":
+        rows = np.sort(np.concatenate([split.train, split.validation]))
+        model, chosen = selection.fit_cv(cell.model, cell.params, cell.search, part(rows),
+                                         folds=ctx.config.folds, seed=cell.seed,
+                                         device=ctx.device)
+        return model, chosen, rows
+    val = part(split.validation) if len(split.validation) else None
+    model, chosen = selection.fit_validation(cell.model, cell.params, cell.search,
+                                             part(split.train), val, seed=cell.seed,
+                                             device=ctx.device)
+    return model, chosen, split.train

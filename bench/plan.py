@@ -1,0 +1,159 @@
+"""Planning a run: the cells of the grid with their keys, the checks made before any model
+runs, and the splits.
+
+A cell is (task, feature view, model with its final params, search grid and selection method,
+seed). Its key hashes those with the store's content (``store_key``), the code version and
+the settings that change results (split fractions, folds, subsets, weighting, bootstrap count,
+device type), so ``--resume`` reruns exactly the cells whose inputs changed or that did not
+finish ok.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import models
+from bench import selection
+from bench.config import Config, ConfigError, device_kind
+from bench.splits import Split, check_split, make_split
+from bench.views import parse_view
+from featstore.store.reader import Store
+
+CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
+CODE_FILES = ("bench/views.py", "bench/splits.py", "bench/metrics.py", "bench/cell.py",
+              "bench/selection.py", "bench/weights.py")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    features: str
+    model: str
+    seed: int
+    params: dict
+    overrides: dict  # device-specific settings applied (e.g. reduced CPU epochs)
+    search: dict  # the grid model selection tries
+    selection: str  # "cv" | "validation"
+    key: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} {self.features} {self.model} seed={self.seed}"
+
+
+# ---- versions and keys --------------------------------------------------------------------
+
+
+def code_version() -> str:
+    """Hash of the code that decides a cell's numbers: the models and the bench modules that
+    split, load and score (not the report). git commits miss uncommitted edits."""
+    h = hashlib.sha256()
+    files = sorted((ROOT / "models").glob("*.py")) + [ROOT / f for f in CODE_FILES]
+    for path in files:
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def store_hash(store: Store) -> str:
+    """Hash of the whole index, shown in env.json; changes with every rebuild."""
+    return hashlib.sha256(json.dumps(store.index, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def store_key(store: Store) -> str:
+    """Hash of what a store contributes to results: its shards' checksums, its features with
+    their parameters and its build parameters; not when, where or by which command line it
+    was built, so a rebuild with identical shards keeps every cell key."""
+    index = store.index
+    content = {
+        "format_version": index.get("format_version"),
+        "shards": [(s["file"], s["rows"], s["sha256"]) for s in index["shards"]],
+        "features": index["features"],
+        "params": index.get("provenance", {}).get("params"),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cell_key(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_checkpoint(store: Store) -> str | None:
+    """The wav2vec2 model the store was built with: its local folder if it still exists,
+    else its hub id."""
+    info = store.features.get("wav2vec2/mean")
+    if info is None:
+        return None
+    extractors = store.provenance.get("params", {}).get("extractors", {})
+    local = extractors.get("wav2vec2", {}).get("local_path")
+    if local and Path(local).expanduser().is_dir():
+        return str(local)
+    return info.params.get("model")
+
+
+# ---- planning and checks ------------------------------------------------------------------
+
+
+def plan(config: Config, store: Store, device: str) -> list[Cell]:
+    context = {"store": store_key(store), "code": code_version(), "device": device_kind(device),
+               "validation_fraction": config.validation_fraction, "folds": config.folds,
+               "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
+    cells = []
+    for task in config.tasks.values():
+        for view, model in task.combinations():
+            mp = config.model_plan(model, device)
+            params = dict(mp.params)
+            if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:
+                params["checkpoint"] = default_checkpoint(store)
+                if params["checkpoint"] is None:
+                    raise ConfigError(f"models.{model}.checkpoint: not given, and store "
+                                      f"{store.path} has no wav2vec2 features to take it from")
+            search = task.search_for(view, model)
+            search = mp.search if search is None else search
+            for seed in mp.seeds:
+                payload = {**context, "task": task.name, "subsets": task.subsets,
+                           "weighting": task.weights, "features": view, "model": model,
+                           "params": params, "search": search, "selection": mp.selection,
+                           "seed": seed}
+                cells.append(Cell(task.name, view, model, seed, params, mp.overrides,
+                                  search, mp.selection, cell_key(payload)))
+    # group by (task, view) so each view is loaded once; config order otherwise
+    first = {(c.task, c.features): i for i, c in reversed(list(enumerate(cells)))}
+    return sorted(cells, key=lambda c: first[c.task, c.features])
+
+
+def preflight(cells: list[Cell], store: Store, device: str) -> None:
+    for name in dict.fromkeys(c.features for c in cells):
+        parse_view(name).check(store)
+    seen = set()
+    for c in cells:
+        sig = (c.model, json.dumps(c.params, sort_keys=True, default=str))
+        if sig in seen:
+            continue
+        seen.add(sig)
+        for cand in selection.candidates(c.search):  # every grid point must build
+            try:
+                models.make_model(c.model, {**c.params, **cand}, seed=c.seed, device=device)
+            except models.ModelConfigError as exc:
+                where = "search" if cand else ""
+                raise ConfigError(f"models.{c.model}{'.' if where else ''}{where}: {exc}") from None
+            except Exception:  # noqa: BLE001 - not a config mistake: the cell records it
+                pass
+
+
+def make_splits(config: Config, store: Store) -> dict[str, dict[int, Split]]:
+    """Every (task, seed) split, each checked for leakage before any model runs."""
+    out: dict[str, dict[int, Split]] = {}
+    for task in config.tasks.values():
+        out[task.name] = {}
+        for seed in config.seeds:
+            split = make_split(store.meta, task.name, seed,
+                               validation_fraction=config.validation_fraction,
+                               test_fraction=config.test_fraction, subsets=task.subsets)
+            check_split(split, store.meta)
+            out[task.name][seed] = split
+    return out
