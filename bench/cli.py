@@ -29,6 +29,9 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides the config)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out: skip "
                    "cells already finished ok with the same key")
+    p.add_argument("--skip-missing-views", action="store_true", help="skip the grid entries "
+                   "whose feature view the store lacks (listed in leaderboard.md with the "
+                   "reason) instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
 
 
@@ -45,7 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--resume needs --out pointing at the run folder to continue")
     run_dir = args.out or new_run_dir(Path(config.out))
     return runner.run(config, run_dir, resume=args.resume, quiet=args.quiet,
-                      command=" ".join(["python -m bench", *args.argv]))
+                      command=" ".join(["python -m bench", *args.argv]),
+                      skip_missing_views=args.skip_missing_views)
 
 
 def new_run_dir(parent: Path) -> Path:

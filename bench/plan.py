@@ -19,7 +19,7 @@ import models
 from bench import selection
 from bench.config import Config, ConfigError, device_kind
 from bench.splits import Split, check_split, make_split
-from bench.views import parse_view
+from bench.views import ViewError, parse_view
 from featstore.store.reader import Store
 
 CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
@@ -124,6 +124,36 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
     # group by (task, view) so each view is loaded once; config order otherwise
     first = {(c.task, c.features): i for i, c in reversed(list(enumerate(cells)))}
     return sorted(cells, key=lambda c: first[c.task, c.features])
+
+
+def missing_views(cells: list[Cell], store: Store) -> dict[str, str]:
+    """view -> why the store cannot provide it (the ViewError line, naming the build flag)."""
+    out = {}
+    for name in dict.fromkeys(c.features for c in cells):
+        try:
+            parse_view(name).check(store)
+        except ViewError as exc:
+            out[name] = str(exc)
+    return out
+
+
+def skip_missing(cells: list[Cell], store: Store) -> tuple[list[Cell], list[dict]]:
+    """``cells`` without those whose view the store lacks, and what was skipped, per (task,
+    view): {task, features, models, reason}."""
+    missing = missing_views(cells, store)
+    skipped: dict[tuple, dict] = {}
+    for c in cells:
+        if c.features in missing:
+            entry = skipped.setdefault((c.task, c.features), {
+                "task": c.task, "features": c.features, "models": [],
+                "reason": missing[c.features]})
+            if c.model not in entry["models"]:
+                entry["models"].append(c.model)
+    kept = [c for c in cells if c.features not in missing]
+    if not kept:
+        raise ConfigError(f"store {store.path} has none of the views the config asks for: "
+                          f"{next(iter(missing.values()))}")
+    return kept, list(skipped.values())
 
 
 def preflight(cells: list[Cell], store: Store, device: str) -> None:

@@ -230,6 +230,12 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
         for note in notes.get(task, []):
             lines.append(f"- note: {note}")
         lines.append("")
+    if env.get("skipped"):
+        lines += ["## Skipped grid entries", "",
+                  "Views the store lacks (run with `--skip-missing-views`):", "",
+                  tabulate([[s["task"], s["features"], ", ".join(s["models"]), s["reason"]]
+                            for s in env["skipped"]], ["task", "features", "models", "reason"],
+                           tablefmt="github", disable_numparse=True), ""]
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
         lines += ["## Failed cells", "",

@@ -26,7 +26,15 @@ from bench import report
 from bench import results as rfiles
 from bench.cell import RunContext, TaskData, run_cell
 from bench.config import Config, ConfigError
-from bench.plan import ROOT, code_version, make_splits, plan, preflight, store_hash
+from bench.plan import (
+    ROOT,
+    code_version,
+    make_splits,
+    plan,
+    preflight,
+    skip_missing,
+    store_hash,
+)
 from bench.splits import describe
 from bench.views import parse_view
 from featstore import device as featstore_device
@@ -97,8 +105,11 @@ def environment(config: Config, store: Store, device: str, command: str) -> dict
 
 
 def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = False,
-        command: str = "") -> int:
-    """Run the grid into ``run_dir``; 0 if every cell is ok, 1 if any failed."""
+        command: str = "", skip_missing_views: bool = False) -> int:
+    """Run the grid into ``run_dir``; 0 if every cell is ok, 1 if any failed.
+
+    A view the store lacks is an error, or with ``skip_missing_views`` its cells are skipped
+    and listed, with the reason, in env.json and leaderboard.md."""
     import featstore
 
     if not Path(config.store).exists():
@@ -107,10 +118,14 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
     store = featstore.open(config.store)
     device = resolve_device(config.device)
     cells = plan(config, store, device)
+    skipped: list[dict] = []
+    if skip_missing_views:
+        cells, skipped = skip_missing(cells, store)
     preflight(cells, store, device)
     ctx = RunContext(config, store, device, run_dir, make_splits(config, store), quiet)
     done = prepare_run_dir(run_dir, resume)
     env = environment(config, store, device, command)
+    env["skipped"] = skipped
     (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     splits_json = {task: {str(seed): describe(s, store.meta) for seed, s in by_seed.items()}
                    for task, by_seed in ctx.splits.items()}

@@ -62,6 +62,7 @@ class BuildConfig:
     quiet: bool = False
     cache_dir: str | None = None
     extract: ExtractorOptions = field(default_factory=ExtractorOptions)
+    optional: tuple[str, ...] = ()  # features left out, with a notice, if they cannot load
 
 
 class DecodeDataset(Dataset):
@@ -136,13 +137,31 @@ def build(cfg: BuildConfig) -> dict:
         corpus = select_speakers(corpus, cfg.speakers, cfg.seed)
     if not corpus.utterances:
         raise UserError(f"no utterances found in {corpus.name}")
-    extractors = [make_extractor(name, opts) for name in dict.fromkeys(cfg.features)]
+    extractors = _load_extractors(cfg, opts)
     _make_folder(out)
     with StoreLock(out):
         if cfg.overwrite:
             _clear(out, existing)
             (out / SHARDS).mkdir(exist_ok=True)
         return _build_locked(out, cfg, corpus, extractors)
+
+
+def _load_extractors(cfg: BuildConfig, opts: ExtractorOptions) -> list:
+    """The extractors of ``cfg.features``. One named in ``cfg.optional`` that cannot be loaded
+    (no network for a hub model, say) is left out with one line saying why and how to fix it;
+    any other failure stops the build."""
+    extractors = []
+    for name in dict.fromkeys(cfg.features):
+        try:
+            extractors.append(make_extractor(name, opts))
+        except UserError as exc:
+            if name not in cfg.optional:
+                raise
+            print(f"featstore build: {name} features skipped: {exc} (pass --model PATH to a "
+                  f"local checkpoint, or name --features to make this an error)", file=sys.stderr)
+    if not extractors:
+        raise UserError("no feature could be extracted")
+    return extractors
 
 
 def _check_folder(out: Path, cfg: BuildConfig) -> list[Path]:

@@ -349,3 +349,29 @@ def test_padded_chunk_pools_real_frames_only(synthetic_store):
     np.testing.assert_allclose(X[:13], mfcc[:k].mean(0), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(X[13:], mfcc[:k].std(0), rtol=1e-4, atol=1e-4)
     assert not np.allclose(X[:13], mfcc.mean(0))
+
+
+def test_missing_views_stop_the_run_or_are_skipped_and_listed(synthetic_store, tmp_path,
+                                                              capsys):
+    """The synthetic store has no wav2vec2 features: an error by default; with
+    --skip-missing-views those entries are skipped and listed with the build flag to add."""
+    cfg = write_config(tmp_path / "w2v.yaml", synthetic_store, seeds=1, tasks={
+        "gender": {"grid": [{"features": ["mfcc"], "models": ["logreg"]},
+                            {"features": ["wav2vec2:all"], "models": ["logreg", "mlp"]}]}})
+    assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--features mfcc,audio,wav2vec2" in err[0]
+
+    out = tmp_path / "b"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet", "--skip-missing-views"]) == 0
+    assert {r["features"] for r in records(out)} == {"mfcc"}
+    board = (out / "leaderboard.md").read_text()
+    skipped = board.split("## Skipped grid entries")[1]
+    assert "wav2vec2:all" in skipped and "logreg, mlp" in skipped and "featstore build" in skipped
+    env = json.loads((out / "env.json").read_text())
+    assert env["skipped"][0]["features"] == "wav2vec2:all"
+
+    only_missing = write_config(tmp_path / "none.yaml", synthetic_store, seeds=1, tasks={
+        "gender": {"features": ["wav2vec2:6"], "models": ["logreg"]}})
+    assert main(["run", str(only_missing), "--out", str(tmp_path / "c"), "--quiet",
+                 "--skip-missing-views"]) == 2

@@ -497,3 +497,25 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path
     monkeypatch.delenv("FEATSTORE_CACHE")
     assert default_cache_dir() == Path.home() / ".cache" / "featstore"
+
+
+# ---- the embedded real sample ---------------------------------------------------------------
+
+
+def test_embedded_sample_is_real_librispeech_for_both_tasks():
+    corpus = resolve_source("sample")
+    assert not corpus.problems
+    speakers = {u.speaker_id: u.gender for u in corpus.utterances}
+    assert len(speakers) >= 20 and Counter(speakers.values()) == {"F": 11, "M": 11}
+    per_speaker = Counter(u.speaker_id for u in corpus.utterances)
+    assert sum(n >= 3 for n in per_speaker.values()) >= 8  # speaker ID has utterances to split
+    for u in corpus.utterances:
+        info = sf.info(u.path)
+        assert info.samplerate == 16000 and info.channels == 1 and info.duration >= 4
+    root = sources.sample_path()
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert size <= 12 * 2**20
+    assert "Attribution 4.0 International" in (root / "LICENSE-CC-BY-4.0.txt").read_text()
+    assert "Panayotov" in (root / "README.md").read_text()
+    with pytest.raises(UserError, match="takes no argument"):
+        resolve_source("sample:x")

@@ -16,6 +16,7 @@ from featstore.cli.types import (
 from featstore.extractors import NAMES, ExtractorOptions
 
 DEFAULT_FEATURES = "mfcc,wav2vec2,audio"
+OPTIONAL_BY_DEFAULT = ("wav2vec2",)  # without --features, an unloadable model is a notice
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,8 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--shard-size", type=positive_int, default=256,
                      help="utterances per shard: the unit of resumption (default 256)")
     feat = p.add_argument_group("features")
-    feat.add_argument("--features", type=name_list, default=name_list(DEFAULT_FEATURES),
-                      help=f"comma list from {', '.join(NAMES)} (default {DEFAULT_FEATURES})")
+    feat.add_argument("--features", type=name_list,
+                      help=f"comma list from {', '.join(NAMES)} (default {DEFAULT_FEATURES}; "
+                      "by default a wav2vec2 model that cannot be loaded is skipped with a "
+                      "notice, when named here it is an error)")
     feat.add_argument("--chunk-seconds", type=positive_float, default=2.0)
     feat.add_argument("--n-mfcc", type=positive_int, default=13)
     feat.add_argument("--n-fft", type=positive_int, default=2048)
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     )
     build(BuildConfig(
         out=args.out, source=args.source, subsets=args.subsets, speakers=args.speakers,
-        seed=args.seed, features=args.features, chunk_seconds=args.chunk_seconds,
+        seed=args.seed, features=args.features or name_list(DEFAULT_FEATURES),
+        optional=() if args.features else OPTIONAL_BY_DEFAULT, chunk_seconds=args.chunk_seconds,
         batch_size=args.batch_size, workers=args.workers, shard_size=args.shard_size,
         resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
         cache_dir=args.cache_dir, extract=options,

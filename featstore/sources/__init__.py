@@ -5,6 +5,8 @@ A spec is ``<name>`` or ``<name>:<argument>`` for a registered source, otherwise
 
 * ``librispeech:<subset>[,<subset>...]`` (default ``librispeech:dev-clean``): download, then scan;
 * ``synthetic``: generate a small corpus (see :mod:`featstore.sources.synthetic`), then scan;
+* ``sample``: the real LibriSpeech sample shipped inside the package (22 speakers, 52 files;
+  ``featstore/data/librispeech-sample``, CC BY 4.0), for offline first runs;
 * a path: a LibriSpeech-layout corpus root or one subset folder.
 """
 
@@ -67,10 +69,24 @@ def _synthetic(arg: str | None, req: SourceRequest) -> Corpus:
     return scan_librispeech(out, req.subsets)
 
 
+def sample_path() -> Path:
+    """The embedded LibriSpeech sample, found as package data (works from an install too)."""
+    from importlib.resources import files
+
+    return Path(str(files("featstore") / "data" / "librispeech-sample"))
+
+
+def _sample(arg: str | None, req: SourceRequest) -> Corpus:
+    if arg:
+        raise UserError(f"the sample source takes no argument (got 'sample:{arg}')")
+    return scan_librispeech(sample_path(), req.subsets)
+
+
 # name -> handler(argument after ':' or None, request). Add a source by adding an entry.
 SOURCES: dict[str, Callable[[str | None, SourceRequest], Corpus]] = {
     "librispeech": _librispeech,
     "synthetic": _synthetic,
+    "sample": _sample,
 }
 
 
