@@ -280,9 +280,10 @@ def leaderboard_png(panels: list[tuple[str, list[dict]]], path: Path) -> None:
         chance = _mean([row["chance"] for row in rows])
         if chance is not None:
             ax.axvline(chance, color="grey", linestyle="--", label=f"chance {chance:.2f}")
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="lower left", fontsize=8)
         ax.set_yticks(y, [f"{row['features']} · {row['model']}" for row in rows], fontsize=8)
         ax.set_xlim(0, 1.02)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set_title(f"{task}: accuracy, mean over seeds with 95% interval", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

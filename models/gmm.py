@@ -14,10 +14,12 @@ replacement, the same number of frames), which is EM with integer weights in exp
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from .base import Classifier, softmax
@@ -84,7 +86,12 @@ class GMMClassifier(Classifier):
                 max_iter=p["max_iter"],
                 n_init=p["n_init"],
                 random_state=self.seed,
-            ).fit(frames)
+            )
+            # weighted draws repeat rows, so k-means initialisation may find fewer distinct
+            # points than components: harmless here, and convergence is recorded in info()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gmm.fit(frames)
             self.gmms_.append(gmm)
             per_class[str(label)] = {
                 "n_components": k,
