@@ -108,10 +108,7 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
             mp = config.model_plan(model, device)
             params = dict(mp.params)
             if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:
-                params["checkpoint"] = default_checkpoint(store)
-                if params["checkpoint"] is None:
-                    raise ConfigError(f"models.{model}.checkpoint: not given, and store "
-                                      f"{store.path} has no wav2vec2 features to take it from")
+                params["checkpoint"] = default_checkpoint(store)  # None: see missing_inputs
             search = task.search_for(view, model)
             search = mp.search if search is None else search
             for seed in mp.seeds:
@@ -126,39 +123,49 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
     return sorted(cells, key=lambda c: first[c.task, c.features])
 
 
-def missing_views(cells: list[Cell], store: Store) -> dict[str, str]:
-    """view -> why the store cannot provide it (the ViewError line, naming the build flag)."""
-    out = {}
+def missing_inputs(cells: list[Cell], store: Store) -> dict[str, str]:
+    """Cell key -> why the store cannot serve it: a view it lacks (the ViewError line, naming the
+    build flag), or no wav2vec2 checkpoint to fine-tune."""
+    views = {}
     for name in dict.fromkeys(c.features for c in cells):
         try:
             parse_view(name).check(store)
         except ViewError as exc:
-            out[name] = str(exc)
+            views[name] = str(exc)
+    out = {}
+    for c in cells:
+        if c.features in views:
+            out[c.key] = views[c.features]
+        elif c.model in CHECKPOINT_FROM_STORE and c.params.get("checkpoint") is None:
+            out[c.key] = (f"models.{c.model}.checkpoint: not given, and store {store.path} has no "
+                      "wav2vec2 features to take it from")
     return out
 
 
 def skip_missing(cells: list[Cell], store: Store) -> tuple[list[Cell], list[dict]]:
-    """``cells`` without those whose view the store lacks, and what was skipped, per (task,
-    view): {task, features, models, reason}."""
-    missing = missing_views(cells, store)
+    """``cells`` without those the store cannot serve, and what was skipped, per (task, view,
+    reason): {task, features, models, reason}."""
+    missing = missing_inputs(cells, store)
     skipped: dict[tuple, dict] = {}
     for c in cells:
-        if c.features in missing:
-            entry = skipped.setdefault((c.task, c.features), {
-                "task": c.task, "features": c.features, "models": [],
-                "reason": missing[c.features]})
-            if c.model not in entry["models"]:
-                entry["models"].append(c.model)
-    kept = [c for c in cells if c.features not in missing]
+        if c.key not in missing:
+            continue
+        reason = missing[c.key]
+        entry = skipped.setdefault((c.task, c.features, reason), {
+            "task": c.task, "features": c.features, "models": [], "reason": reason})
+        if c.model not in entry["models"]:
+            entry["models"].append(c.model)
+    kept = [c for c in cells if c.key not in missing]
     if not kept:
-        raise ConfigError(f"store {store.path} has none of the views the config asks for: "
+        raise ConfigError(f"store {store.path} cannot serve any cell of the config: "
                           f"{next(iter(missing.values()))}")
     return kept, list(skipped.values())
 
 
 def preflight(cells: list[Cell], store: Store, device: str) -> None:
-    for name in dict.fromkeys(c.features for c in cells):
-        parse_view(name).check(store)
+    missing = missing_inputs(cells, store)
+    if missing:
+        raise ConfigError(next(iter(missing.values())))
     seen = set()
     for c in cells:
         sig = (c.model, json.dumps(c.params, sort_keys=True, default=str))

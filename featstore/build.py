@@ -157,8 +157,8 @@ def _load_extractors(cfg: BuildConfig, opts: ExtractorOptions) -> list:
         except UserError as exc:
             if name not in cfg.optional:
                 raise
-            print(f"featstore build: {name} features skipped: {exc} (pass --model PATH to a "
-                  f"local checkpoint, or name --features to make this an error)", file=sys.stderr)
+            print(f"featstore build: {name} features skipped, building the others: {exc} "
+                  "(naming --features makes this an error)", file=sys.stderr)
     if not extractors:
         raise UserError("no feature could be extracted")
     return extractors

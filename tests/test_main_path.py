@@ -17,9 +17,12 @@ from featstore.cli import main as featstore_main
 def small_config(path: Path, store: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "store": str(store), "device": "cpu", "seeds": 2, "folds": 3,
+        "models": {"hf-finetune": {"epochs": 1, "max_train_chunks": 16, "batch_size": 4,
+                                   "selection": "validation", "seeds": 1}},
         "tasks": {
             "gender": {"grid": [{"features": ["mfcc"], "models": ["majority", "logreg"]},
-                                {"features": ["wav2vec2:all"], "models": ["logreg"]}]},
+                                {"features": ["wav2vec2:all"], "models": ["logreg"]},
+                                {"features": ["audio"], "models": ["hf-finetune"]}]},
             "speaker": {"grid": [{"features": ["mfcc"], "models": ["logreg"]},
                                  {"features": ["wav2vec2:1"], "models": ["logreg"]}]},
         },
@@ -40,7 +43,7 @@ def test_main_path_on_the_embedded_sample(loadable, tiny_wav2vec2, tmp_path, cap
         assert features == ["mfcc", "wav2vec2", "audio"] and "skipped" not in err
     else:
         notice = [line for line in err.splitlines() if "wav2vec2 features skipped" in line]
-        assert len(notice) == 1 and "--model PATH" in notice[0]
+        assert len(notice) == 1 and "--model" in notice[0]
         assert features == ["mfcc", "audio"]
     assert featstore_main(["verify", str(store)]) == 0
 
@@ -53,9 +56,11 @@ def test_main_path_on_the_embedded_sample(loadable, tiny_wav2vec2, tmp_path, cap
     assert (run / "leaderboard.png").is_file()
     if loadable:
         assert "Skipped grid entries" not in board and "| wav2vec2:all" in board
-    else:
+        assert "hf-finetune" in board.split("## speaker")[0]
+    else:  # no wav2vec2 views, and no checkpoint for hf-finetune to fine-tune
         skipped = board.split("## Skipped grid entries")[1]
         assert "wav2vec2:all" in skipped and "wav2vec2:1" in skipped
+        assert "hf-finetune" in skipped and "checkpoint" in skipped
 
 
 def test_named_features_make_an_unloadable_model_an_error(tmp_path, capsys):
