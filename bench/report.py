@@ -232,7 +232,7 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
         lines.append("")
     if env.get("skipped"):
         lines += ["## Skipped grid entries", "",
-                  "Views the store lacks (run with `--skip-missing-views`):", "",
+                  "Entries the store cannot serve (run with `--skip-missing-views`):", "",
                   tabulate([[s["task"], s["features"], ", ".join(s["models"]), s["reason"]]
                             for s in env["skipped"]], ["task", "features", "models", "reason"],
                            tablefmt="github", disable_numparse=True), ""]

@@ -21,7 +21,8 @@ status=0
 if [ -f "$RUN/leaderboard.md" ]; then
     echo
     echo "leaderboard: $RUN/leaderboard.md (picture: $RUN/leaderboard.png)"
-    # each task's heading and its three best rows
-    awk '/^## /{print; n=0} /^\| [123] /{if (n++ < 3) print}' "$RUN/leaderboard.md"
+    # each task's heading and its three best rows, then what was skipped and why
+    awk '/^## /{print; n=0} /^\| [123] /{if (n++ < 3) print}
+         /^## Skipped/{s=1} s && /^\| (gender|speaker) /{print}' "$RUN/leaderboard.md"
 fi
 exit $status
