@@ -45,20 +45,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench import config_values as v
+from bench.config_values import ConfigError
 from bench.selection import METHODS as SELECTION_METHODS
 from bench.views import ViewError, parse_view
 from bench.weights import DEFAULT as WEIGHT_DEFAULT
 from bench.weights import SCHEMES as WEIGHT_SCHEMES
-from featstore.device import VALID as VALID_DEVICES
-from featstore.device import is_valid
-from featstore.errors import UserError
 from models import MODELS, ModelSpec, list_models
 
 TASKS = {
@@ -72,10 +70,6 @@ TOP_KEYS = ("store", "out", "device", "seeds", "selection", "folds", "validation
 TASK_KEYS = ("subsets", "weighting", "features", "models", "grid")
 MODEL_KEYS = ("search", "selection", "seeds")  # besides the model's parameters
 GRID_KEYS = ("features", "models")  # required in a grid entry; "search" is optional
-
-
-class ConfigError(UserError):
-    """A bad benchmarks.yaml or command-line override; one line, exit code 2."""
 
 
 @dataclass(frozen=True)
@@ -192,29 +186,29 @@ def load(path: str | Path) -> Config:
 
 def parse(raw: Any, path: str | None = None) -> Config:
     """Validate an already-parsed config mapping."""
-    raw = _mapping(raw, "the config")
-    _keys(raw, TOP_KEYS, "the config")
+    raw = v.mapping(raw, "the config")
+    v.keys(raw, TOP_KEYS, "the config")
     if "tasks" not in raw:
         raise ConfigError(f"missing key 'tasks' (one or more of: {', '.join(TASKS)})")
     kwargs: dict[str, Any] = {}
     for key in ("store", "out"):
         if key in raw:
-            kwargs[key] = _string(raw[key], key)
+            kwargs[key] = v.string(raw[key], key)
     if "device" in raw:
-        kwargs["device"] = check_device(_string(raw["device"], "device"), "device")
+        kwargs["device"] = v.check_device(v.string(raw["device"], "device"), "device")
     if "seeds" in raw:
-        kwargs["seeds"] = _seeds(raw["seeds"], "seeds")
+        kwargs["seeds"] = v.seeds(raw["seeds"], "seeds")
     if "selection" in raw:
-        kwargs["selection"] = _choice(raw["selection"], SELECTION_METHODS, "selection")
+        kwargs["selection"] = v.choice(raw["selection"], SELECTION_METHODS, "selection")
     if "folds" in raw:
-        kwargs["folds"] = _int(raw["folds"], "folds", low=2)
+        kwargs["folds"] = v.integer(raw["folds"], "folds", low=2)
     for key in ("validation_fraction", "test_fraction"):
         if key in raw:
-            kwargs[key] = _fraction(raw[key], key)
+            kwargs[key] = v.fraction(raw[key], key)
     if "bootstrap" in raw:
-        kwargs["bootstrap"] = _int(raw["bootstrap"], "bootstrap", low=0)
+        kwargs["bootstrap"] = v.integer(raw["bootstrap"], "bootstrap", low=0)
     model_params = _model_params(raw.get("models") or {})
-    tasks_raw = _mapping(raw["tasks"], "tasks")
+    tasks_raw = v.mapping(raw["tasks"], "tasks")
     if not tasks_raw:
         raise ConfigError(f"tasks: name at least one task ({', '.join(TASKS)})")
     tasks = {name: _task(name, body) for name, body in tasks_raw.items()}
@@ -225,10 +219,10 @@ def _task(name: Any, body: Any) -> TaskConfig:
     where = f"tasks.{name}"
     if name not in TASKS:
         raise ConfigError(f"tasks: unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
-    body = _mapping(body, where)
-    _keys(body, TASK_KEYS, where)
-    subsets = tuple(_names(body["subsets"], f"{where}.subsets")) if "subsets" in body else None
-    weighting = (_choice(body["weighting"], WEIGHT_SCHEMES, f"{where}.weighting")
+    body = v.mapping(body, where)
+    v.keys(body, TASK_KEYS, where)
+    subsets = tuple(v.names(body["subsets"], f"{where}.subsets")) if "subsets" in body else None
+    weighting = (v.choice(body["weighting"], WEIGHT_SCHEMES, f"{where}.weighting")
                  if "weighting" in body else "")
     flat = [k for k in GRID_KEYS if k in body]
     if "grid" in body and flat:
@@ -245,13 +239,13 @@ def _task(name: Any, body: Any) -> TaskConfig:
 
 
 def _grid_entry(body: Any, where: str) -> GridEntry:
-    body = _mapping(body, where)
-    _keys(body, (*GRID_KEYS, "search"), where)
+    body = v.mapping(body, where)
+    v.keys(body, (*GRID_KEYS, "search"), where)
     for key in GRID_KEYS:
         if key not in body:
             raise ConfigError(f"{where}: missing key '{key}'")
-    features = _names(body["features"], f"{where}.features")
-    names = _names(body["models"], f"{where}.models")
+    features = v.names(body["features"], f"{where}.features")
+    names = v.names(body["models"], f"{where}.models")
     views = {}
     for name in features:
         try:
@@ -265,7 +259,7 @@ def _grid_entry(body: Any, where: str) -> GridEntry:
                 raise ConfigError(
                     f"{where}: model '{name}' takes {' or '.join(spec.inputs)} input but view "
                     f"'{view.name}' is {view.kind}; put them in separate grid entries")
-    search = _mapping(body.get("search") or {}, f"{where}.search")
+    search = v.mapping(body.get("search") or {}, f"{where}.search")
     for model, grid in search.items():
         if model not in names:
             raise ConfigError(f"{where}.search: model {model!r} is not in this entry's models "
@@ -286,17 +280,17 @@ def _spec(name: Any, where: str) -> ModelSpec:
 def _model_params(raw: Any) -> dict[str, dict]:
     """Parameter names are checked here; their types and values by the model itself when
     the run starts (``runner.preflight``), before any cell runs."""
-    raw = _mapping(raw, "models")
+    raw = v.mapping(raw, "models")
     out = {}
     for name, params in raw.items():
         spec = _spec(name, "models")
-        params = _mapping(params or {}, f"models.{name}")
-        _keys(params, (*sorted(spec.defaults), *MODEL_KEYS, *DEVICE_SECTIONS), f"models.{name}")
+        params = v.mapping(params or {}, f"models.{name}")
+        v.keys(params, (*sorted(spec.defaults), *MODEL_KEYS, *DEVICE_SECTIONS), f"models.{name}")
         _model_keys(params, spec, f"models.{name}")
         for dev in DEVICE_SECTIONS:
             if dev in params:
-                section = _mapping(params[dev] or {}, f"models.{name}.{dev}")
-                _keys(section, (*sorted(spec.defaults), *MODEL_KEYS), f"models.{name}.{dev}")
+                section = v.mapping(params[dev] or {}, f"models.{name}.{dev}")
+                v.keys(section, (*sorted(spec.defaults), *MODEL_KEYS), f"models.{name}.{dev}")
                 _model_keys(section, spec, f"models.{name}.{dev}")
                 params[dev] = section
         out[name] = params
@@ -306,16 +300,16 @@ def _model_params(raw: Any) -> dict[str, dict]:
 def _model_keys(section: dict, spec: ModelSpec, where: str) -> None:
     """Check (and normalise in place) the non-parameter keys of a model section."""
     if "selection" in section:
-        _choice(section["selection"], SELECTION_METHODS, f"{where}.selection")
+        v.choice(section["selection"], SELECTION_METHODS, f"{where}.selection")
     if "seeds" in section:
-        section["seeds"] = _int(section["seeds"], f"{where}.seeds", low=1)
+        section["seeds"] = v.integer(section["seeds"], f"{where}.seeds", low=1)
     if "search" in section:
-        grid = _mapping(section["search"] or {}, f"{where}.search")
-        _keys(grid, sorted(spec.defaults), f"{where}.search")
+        grid = v.mapping(section["search"] or {}, f"{where}.search")
+        v.keys(grid, sorted(spec.defaults), f"{where}.search")
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{where}.search.{key} must be a non-empty list of candidate "
-                                  f"values, got {_type(values)}")
+                                  f"values, got {v.type_name(values)}")
         section["search"] = grid
 
 
@@ -338,9 +332,9 @@ def with_overrides(
     if store is not None:
         changes["store"] = store
     if device is not None:
-        changes["device"] = check_device(device, "--device")
+        changes["device"] = v.check_device(device, "--device")
     if seeds is not None:
-        changes["seeds"] = _seeds(seeds, "--seeds")
+        changes["seeds"] = v.seeds(seeds, "--seeds")
     selected = dict(config.tasks)
     if tasks is not None:
         _known(tasks, list(selected), "--tasks")
@@ -376,75 +370,3 @@ def _known(names: list[str], valid: list[str], flag: str) -> None:
     if unknown:
         raise ConfigError(f"{flag}: {', '.join(unknown)} not in the config; it has: "
                           f"{', '.join(valid)}")
-
-
-# ---- value checks -------------------------------------------------------------------------
-
-
-def check_device(value: str, where: str) -> str:
-    if is_valid(value):
-        return value
-    raise ConfigError(f"{where}: invalid device {value!r}; valid: {VALID_DEVICES}")
-
-
-def _mapping(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a mapping (key: value), got {_type(value)}")
-    return dict(value)
-
-
-def _keys(mapping: dict, valid: tuple[str, ...] | list[str], where: str) -> None:
-    for key in mapping:
-        if key not in valid:
-            raise ConfigError(f"{where}: unknown key {key!r}; valid keys: {', '.join(valid)}")
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where} must be a non-empty string, got {_type(value)}")
-    return value
-
-
-def _names(value: Any, where: str) -> list[str]:
-    """A non-empty list of distinct strings (a single string is a list of one)."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
-        raise ConfigError(f"{where} must be a non-empty list of names, got {_type(value)}")
-    if len(set(items)) != len(items):
-        raise ConfigError(f"{where} lists a name twice: {items}")
-    return items
-
-
-def _int(value: Any, where: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{where} must be an integer >= {low}, got {_type(value)}")
-    return value
-
-
-def _seeds(value: Any, where: str) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return tuple(range(_int(value, where, low=1)))
-    if isinstance(value, list) and value:
-        seeds = tuple(_int(v, f"{where}[{i}]", low=0) for i, v in enumerate(value))
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"{where} lists a seed twice: {list(seeds)}")
-        return seeds
-    raise ConfigError(f"{where} must be a positive integer N (seeds 0..N-1) or a non-empty "
-                      f"list of integers, got {_type(value)}")
-
-
-def _choice(value: Any, valid: tuple[str, ...], where: str) -> str:
-    if value not in valid:
-        raise ConfigError(f"{where}: invalid value {_type(value)}; valid: {', '.join(valid)}")
-    return value
-
-
-def _fraction(value: Any, where: str) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or not 0 < value < 1:
-        raise ConfigError(f"{where} must be a number in (0, 1), got {_type(value)}")
-    return float(value)
-
-
-def _type(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if value is not None else "nothing"

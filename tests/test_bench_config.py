@@ -11,6 +11,7 @@ import models
 from bench import config as cfg
 from bench.cli import main
 from bench.views import parse_view, split_names
+from featstore.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = {
@@ -149,7 +150,7 @@ def test_view_names():
     assert parse_view("wav2vec2-frames:3").kind == "frames"
     for bad in ("wav2vec2", "wav2vec2:", "wav2vec2:6-4", "wav2vec2:a", "mfcc:1",
                 "wav2vec2-frames:x"):
-        with pytest.raises(cfg.UserError, match="unknown feature view"):
+        with pytest.raises(UserError, match="unknown feature view"):
             parse_view(bad)
     assert split_names("mfcc,wav2vec2:0,6,12,audio,wav2vec2:4-8") == [
         "mfcc", "wav2vec2:0,6,12", "audio", "wav2vec2:4-8"]
