@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
+from featstore.standardize import Standardizer
+
 SILHOUETTE_MAX = 2000  # silhouette is O(n^2): scored on a seeded subsample above this
 
 
@@ -113,8 +115,6 @@ def clustering(y_true: np.ndarray, clusters: np.ndarray, X: np.ndarray, seed: in
     n_clusters = len(np.unique(clusters))
     silhouette = None
     if 2 <= n_clusters < len(clusters):
-        from models.preprocessing import Standardizer
-
         X = np.asarray(X, dtype=np.float64)
         silhouette = float(skm.silhouette_score(
             Standardizer.fit(X).transform(X), clusters,

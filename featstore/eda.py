@@ -18,6 +18,7 @@ import numpy as np
 
 from featstore.errors import UserError
 from featstore.pooling import masked_mean_std, valid_frames
+from featstore.standardize import Standardizer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,9 +83,6 @@ def count_outliers(x: np.ndarray, z_thresh: float = 3.0, iqr_k: float = 1.5) -> 
     """Per column of [n, coefs]: rows with |z| > z_thresh (population sd) and rows outside
     [Q1 - k IQR, Q3 + k IQR] (linearly interpolated quartiles)."""
     import pandas as pd
-
-    from models.preprocessing import Standardizer
-
     x = np.asarray(x, dtype=np.float64)
     z = Standardizer.fit(x).transform(x)  # a constant column: all z = 0
     q1, q3 = np.percentile(x, [25, 75], axis=0)
@@ -100,9 +98,6 @@ def count_outliers(x: np.ndarray, z_thresh: float = 3.0, iqr_k: float = 1.5) -> 
 def pca_embed(vectors: np.ndarray, n_components: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Standardise columns, fit PCA; returns (first two component scores, explained ratios)."""
     from sklearn.decomposition import PCA
-
-    from models.preprocessing import Standardizer
-
     k = max(1, min(n_components, *vectors.shape))
     pca = PCA(n_components=k, random_state=0)
     scores = pca.fit_transform(Standardizer.fit(vectors).transform(vectors))

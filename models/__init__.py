@@ -1,9 +1,9 @@
 """Speech-feature models: one module per method, one registry, one contract.
 
 Layout: ``registry.py`` (ModelSpec, make_model, clone), ``params.py`` (parameter checks),
-``inputs.py`` (input kinds), ``preprocessing.py`` (the standardiser), ``base.py`` (the
-classifier / clusterer contracts), ``device.py`` (seeding), ``torch_train.py`` (the one torch
-training loop), then one file per method. Every method module is imported here so that it
+``inputs.py`` (input kinds), ``base.py`` (the classifier / clusterer contracts), ``device.py``
+(seeding), ``torch_train.py`` (the one torch training loop), then one file per method; the
+standardiser is ``featstore.standardize``. Every method module is imported here so that it
 registers itself: adding a method means adding one file that calls ``register(ModelSpec(...))``.
 """
 

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from featstore.standardize import Standardizer
+
 from .inputs import as_frames
 from .params import ModelConfigError, check_fraction
-from .preprocessing import Standardizer
 from .registry import ModelSpec, register
 from .torch_train import TorchClassifier, TrainConfig, check_train_params, torch_train_config
 

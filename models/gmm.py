@@ -22,9 +22,10 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
+from featstore.standardize import Standardizer
+
 from .base import Classifier, softmax
 from .params import check_choice, check_positive
-from .preprocessing import Standardizer
 from .registry import ModelSpec, register
 
 COVARIANCE_TYPES = ("diag", "full", "tied", "spherical")

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from featstore.standardize import Standardizer
+
 from .base import Classifier
 from .inputs import as_vectors
 from .params import check_positive
-from .preprocessing import Standardizer
 from .registry import ModelSpec, register
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from featstore.standardize import Standardizer
+
 from .inputs import as_vectors
 from .params import ModelConfigError
-from .preprocessing import Standardizer
 from .registry import ModelSpec, register
 from .torch_train import TorchClassifier, TrainConfig, check_train_params, torch_train_config
 

@@ -9,10 +9,11 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
+from featstore.standardize import Standardizer
+
 from .base import Clusterer
 from .inputs import as_vectors
 from .params import check_positive
-from .preprocessing import Standardizer
 from .registry import ModelSpec, register
 
 

@@ -1,5 +1,8 @@
 """The one standardiser: per-feature mean and scale, learned from training data only.
 
+Shared by the models, the EDA and bench's clustering scores; it lives in featstore, the base
+layer, so none of them has to import the models package (and torch) to use it.
+
 Used on vectors [n, d] and on frames [n, T, d] (statistics over all frames of all rows), with
 optional per-row sample weights, so that a speaker with many chunks does not set the scale.
 Statistics are accumulated in float64 blocks: a large float16 frame array is never copied whole.
