@@ -83,15 +83,13 @@ def _score(model: Any, data: TrainingData) -> float:
     return float(np.average(model.predict(data.X) == data.y, weights=data.w))
 
 
-def _iterations(spec: models.ModelSpec, found: list, params: dict) -> dict:
-    """{iterations parameter: mean best iteration} for iterative models."""
+def _iterations(spec: models.ModelSpec, found: list) -> dict:
+    """{iterations parameter: mean best iteration} for iterative models (each model reports the
+    iterations it would use, its own floors included)."""
     found = [i for i in found if i is not None]
     if spec.iterations is None or not found:
         return {}
-    n = max(1, int(round(float(np.mean(found)))))
-    if "min_rounds" in params:
-        n = max(n, params["min_rounds"])
-    return {spec.iterations: n}
+    return {spec.iterations: max(1, int(round(float(np.mean(found)))))}
 
 
 def fit_cv(name: str, params: dict, search: dict, data: TrainingData, *, folds: int, seed: int,
@@ -114,8 +112,7 @@ def fit_cv(name: str, params: dict, search: dict, data: TrainingData, *, folds: 
         results.append({"params": cand, "score": float(np.mean(scores)),
                         "score_std": float(np.std(scores)), "iterations": iters})
     best = max(range(len(results)), key=lambda i: (results[i]["score"], -i))  # ties: first
-    chosen = {**results[best]["params"],
-              **_iterations(spec, results[best]["iterations"], {**params, **grid[best]})}
+    chosen = {**results[best]["params"], **_iterations(spec, results[best]["iterations"])}
     model = models.make_model(name, {**params, **chosen}, seed=seed, device=device)
     model.fit(data.X, data.y, data.w)
     return model, Selection("cv", chosen, results[best]["score"], len(splits), results)
@@ -123,20 +120,18 @@ def fit_cv(name: str, params: dict, search: dict, data: TrainingData, *, folds: 
 
 def fit_validation(name: str, params: dict, search: dict, train: TrainingData,
                    val: TrainingData | None, *, seed: int, device: str) -> tuple[Any, Selection]:
+    spec = models.spec_of(name)
+    if val is None:  # nothing to select on: the parameters as given
+        model = models.make_model(name, params, seed=seed, device=device)
+        return model.fit(train.X, train.y, train.w), Selection("validation", {}, None)
     best_model, best_score, results, chosen = None, -np.inf, [], {}
-    grid = candidates(search) if val is not None else candidates({})
-    for cand in grid:
+    for cand in candidates(search):
         model = models.make_model(name, {**params, **cand}, seed=seed, device=device)
-        if val is None:
-            model.fit(train.X, train.y, train.w)
-            return model, Selection("validation", {}, None)
         model.fit(train.X, train.y, train.w, X_val=val.X, y_val=val.y, val_weight=val.w)
         score = _score(model, val)
-        results.append({"params": cand, "score": score,
-                        "iterations": [model.info().get("best_iteration")]})
+        iterations = model.info().get("best_iteration")
+        results.append({"params": cand, "score": score, "iterations": [iterations]})
         if score > best_score:
-            best_model, best_score, chosen = model, score, dict(cand)
-            it = model.info().get("best_iteration")
-            if it is not None and models.spec_of(name).iterations:
-                chosen[models.spec_of(name).iterations] = it
+            best_model, best_score = model, score
+            chosen = {**cand, **_iterations(spec, [iterations])}
     return best_model, Selection("validation", chosen, float(best_score), 1, results)

@@ -69,9 +69,11 @@ class XGBoostClassifier(Classifier):
         grown = int(self.model_.get_booster().num_boosted_rounds())
         if has_val:
             best = int(self.model_.best_iteration) + 1
-            self._info["best_iteration"] = best
+            self._info["best_round"] = best  # by validation loss alone
             self._info["best_val_logloss"] = float(self.model_.best_score)
             self.n_trees_ = min(max(best, p["min_rounds"]), grown)
+            # the trees to use: what selection averages into a refit's n_estimators
+            self._info["best_iteration"] = self.n_trees_
             self._record_val_accuracy(X_val, y_val, w_val)
         else:
             self.n_trees_ = grown
