@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench import stats
+from bench import stats, weights
 from bench.results import LEADERBOARD
 
 PICTURE = "leaderboard.png"
@@ -88,11 +88,12 @@ def chosen_settings(rs: list[dict]) -> str:
     """What model selection chose, over the seeds: the most common value of each setting (with
     how many seeds chose it when they disagree); trees / epochs as the median."""
     chosen = [r.get("selection", {}).get("chosen") or {} for r in rs]
+    iterations = {r.get("selection", {}).get("iterations") for r in rs}
     keys = list(dict.fromkeys(k for c in chosen for k in c))
     parts = []
     for key in keys:
         values = [c[key] for c in chosen if key in c]
-        if key in ("n_estimators", "max_epochs", "epochs"):
+        if key in iterations:
             parts.append(f"{key}~{int(np.median(values))}")
             continue
         counts = defaultdict(int)
@@ -248,16 +249,14 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
 def _selection_note(env: dict) -> str:
     config = env.get("config", {})
     method = config.get("selection", "cv")
-    weighting = ", ".join(f"{t}: {w or 'default'}" for t, w in
-                          ((t, body.get("weighting", "")) for t, body in
-                           config.get("tasks", {}).items()))
+    weighting = ", ".join(f"{t}: {body.get('weighting') or weights.DEFAULT[t]}"
+                          for t, body in config.get("tasks", {}).items())
     how = (f"grouped stratified {config.get('folds', 5)}-fold CV inside the training data "
            "(train + validation parts), grid and trees / epochs chosen there, then one refit on "
            "all training data" if method == "cv" else
            "on the split's one validation part, no refit")
-    return (f"{how} (per-model overrides in the config); training rows weighted "
-            f"({weighting}; default speaker for gender, class for speaker); the test part is "
-            "used once, for the scores below")
+    return (f"{how} (per-model overrides in the config); training rows weighted by "
+            f"{weighting} (bench/weights.py); the test part is used once, for the scores below")
 
 
 def leaderboard_png(panels: list[tuple[str, list[dict]]], path: Path) -> None:

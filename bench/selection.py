@@ -48,10 +48,12 @@ class Selection:
     score: float | None  # mean held-out weighted accuracy of the chosen candidate
     folds: int = 0
     candidates: list[dict] = field(default_factory=list)
+    iterations: str | None = None  # the model's iterations parameter (ModelSpec.iterations)
 
     def to_dict(self) -> dict:
         return {"method": self.method, "folds": self.folds, "chosen": self.chosen,
-                "score": self.score, "candidates": self.candidates}
+                "score": self.score, "candidates": self.candidates,
+                "iterations": self.iterations}
 
 
 def candidates(search: dict[str, list]) -> list[dict]:
@@ -98,7 +100,8 @@ def fit_cv(name: str, params: dict, search: dict, data: TrainingData, *, folds: 
     grid = candidates(search)
     if len(grid) == 1 and spec.iterations is None:  # nothing to choose: fit once
         model = models.make_model(name, {**params, **grid[0]}, seed=seed, device=device)
-        return model.fit(data.X, data.y, data.w), Selection("cv", dict(grid[0]), None)
+        return (model.fit(data.X, data.y, data.w),
+                Selection("cv", dict(grid[0]), None, iterations=spec.iterations))
     splits = inner_folds(data, folds, seed)
     results = []
     for cand in grid:
@@ -115,7 +118,8 @@ def fit_cv(name: str, params: dict, search: dict, data: TrainingData, *, folds: 
     chosen = {**results[best]["params"], **_iterations(spec, results[best]["iterations"])}
     model = models.make_model(name, {**params, **chosen}, seed=seed, device=device)
     model.fit(data.X, data.y, data.w)
-    return model, Selection("cv", chosen, results[best]["score"], len(splits), results)
+    return model, Selection("cv", chosen, results[best]["score"], len(splits), results,
+                            spec.iterations)
 
 
 def fit_validation(name: str, params: dict, search: dict, train: TrainingData,
@@ -123,7 +127,8 @@ def fit_validation(name: str, params: dict, search: dict, train: TrainingData,
     spec = models.spec_of(name)
     if val is None:  # nothing to select on: the parameters as given
         model = models.make_model(name, params, seed=seed, device=device)
-        return model.fit(train.X, train.y, train.w), Selection("validation", {}, None)
+        return (model.fit(train.X, train.y, train.w),
+                Selection("validation", {}, None, iterations=spec.iterations))
     best_model, best_score, results, chosen = None, -np.inf, [], {}
     for cand in candidates(search):
         model = models.make_model(name, {**params, **cand}, seed=seed, device=device)
@@ -134,4 +139,5 @@ def fit_validation(name: str, params: dict, search: dict, train: TrainingData,
         if score > best_score:
             best_model, best_score = model, score
             chosen = {**cand, **_iterations(spec, [iterations])}
-    return best_model, Selection("validation", chosen, float(best_score), 1, results)
+    return best_model, Selection("validation", chosen, float(best_score), 1, results,
+                                 spec.iterations)

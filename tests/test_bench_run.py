@@ -154,6 +154,7 @@ def test_records_hold_selection_and_intervals(first_run):
         assert 0 <= r["speaker_accuracy"] <= 1 and r["n_train_units"] > r["n_test_units"] > 0
     mlp = [r for r in recs if r["model"] == "mlp"]
     assert all("max_epochs" in r["selection"]["chosen"] for r in mlp)
+    assert all(r["selection"]["iterations"] == "max_epochs" for r in mlp)
     logreg = sorted((r for r in recs if r["task"] == "gender" and r["model"] == "logreg"),
                     key=lambda r: r["seed"])
     lo, hi = stats.seed_interval([r["accuracy"] for r in logreg],
@@ -162,6 +163,8 @@ def test_records_hold_selection_and_intervals(first_run):
     board = (first_run / "leaderboard.md").read_text().split("## speaker")[0]
     row = next(line for line in board.splitlines() if "| logreg " in line)
     assert f"[{lo:.3f}, {hi:.3f}]" in row
+    mlp_row = next(line for line in board.splitlines() if "| mlp " in line)
+    assert "max_epochs~" in mlp_row  # epochs shown as the median over seeds
 
 
 def test_resume_runs_nothing_new(first_run, config, count_fits):
