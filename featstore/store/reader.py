@@ -138,8 +138,8 @@ def _read_rows(ds: h5py.Dataset, local: np.ndarray) -> np.ndarray:
     faster in h5py)."""
     if local.size == 0:
         return np.empty((0, *ds.shape[1:]), dtype=ds.dtype)
-    # span == count alone is not enough: [0, 0, 2] has both 3 and would read rows 0, 1, 2
-    if local[-1] - local[0] + 1 == local.size and np.all(np.diff(local) == 1):
+    # consecutive steps of 1, not span == count: [0, 0, 2] has span 3 and 3 rows
+    if np.all(np.diff(local) == 1):
         return ds[local[0] : local[-1] + 1]
     lo, hi = local[0], local[-1] + 1
     if (hi - lo) <= 4 * local.size:  # dense enough: one read, then select
