@@ -12,6 +12,7 @@ Chunk policy (the same for every feature, recorded in the store's provenance):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -33,8 +34,9 @@ class Decoded:
     notes: list[str] = field(default_factory=list)
 
 
-def decode(path: str, sample_rate: int = 16000) -> Decoded:
-    """Read ``path`` as mono float32 at ``sample_rate``. Raises AudioError with a reason."""
+def decode(path: str | BinaryIO, sample_rate: int = 16000) -> Decoded:
+    """Read ``path`` (a file, or a file-like object of encoded audio) as mono float32 at
+    ``sample_rate``. Raises AudioError with a reason."""
     try:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for corrupt / non-audio input

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,7 @@ from featstore.device import resolve_device
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions, make_extractor
 from featstore.sources import resolve_source, select_speakers
-from featstore.sources.base import Utterance
+from featstore.sources.base import AudioInput, Utterance
 from featstore.store.layout import (
     FORMAT_VERSION,
     INDEX,
@@ -61,6 +61,7 @@ class BuildConfig:
     overwrite: bool = False
     quiet: bool = False
     cache_dir: str | None = None
+    source_options: dict[str, str] = field(default_factory=dict)  # hf column mapping
     extract: ExtractorOptions = field(default_factory=ExtractorOptions)
     optional: tuple[str, ...] = ()  # features left out, with a notice, if they cannot load
 
@@ -68,8 +69,10 @@ class BuildConfig:
 class DecodeDataset(Dataset):
     """Decodes and chunks one utterance per item, in DataLoader worker processes."""
 
-    def __init__(self, items: list[tuple[int, Utterance]], sample_rate: int, chunk_samples: int):
+    def __init__(self, items: list[tuple[int, Utterance]], sample_rate: int, chunk_samples: int,
+                 open_audio: Callable[[Utterance], AudioInput] = lambda u: u.path):
         self.items, self.sample_rate, self.chunk_samples = items, sample_rate, chunk_samples
+        self.open_audio = open_audio  # Corpus.open_audio: a path, or bytes for a dataset record
 
     def __len__(self) -> int:
         return len(self.items)
@@ -78,7 +81,7 @@ class DecodeDataset(Dataset):
         shard, utt = self.items[i]
         problems = []
         try:
-            decoded = audio.decode(utt.path, self.sample_rate)
+            decoded = audio.decode(self.open_audio(utt), self.sample_rate)
             chunks, starts, counts = audio.cut(decoded.samples, self.chunk_samples)
             problems += decoded.notes
         except audio.AudioError as exc:
@@ -132,7 +135,7 @@ def build(cfg: BuildConfig) -> dict:
     existing = _check_folder(out, cfg)
     # Everything that can fail on user input (source, model) runs before the folder is touched.
     corpus = resolve_source(cfg.source, subsets=cfg.subsets, speakers=cfg.speakers,
-                            seed=cfg.seed, cache_dir=cfg.cache_dir)
+                            seed=cfg.seed, cache_dir=cfg.cache_dir, options=cfg.source_options)
     if cfg.speakers is not None:
         corpus = select_speakers(corpus, cfg.speakers, cfg.seed)
     if not corpus.utterances:
@@ -221,7 +224,7 @@ def _build_locked(out: Path, cfg: BuildConfig, corpus, extractors) -> dict:
         batch_size = cfg.batch_size or default_batch_size(extractors, opts)
         wanted = [n for e in extractors if (n := getattr(e, "num_threads", lambda: None)())]
         with torch_threads(max(wanted, default=None)):
-            _run(out, items, extractors, specs, plan, batch_size, cfg)
+            _run(out, items, extractors, specs, plan, batch_size, cfg, corpus.open_audio)
         index = _write_index(out, plan, specs, extractors, batch_size, opts)
     if not cfg.quiet:
         _summary(index)
@@ -250,6 +253,8 @@ def _plan(cfg, corpus, extractors, opts) -> dict:
         "shard_size": cfg.shard_size, "source": cfg.source, "subsets": cfg.subsets,
         "speakers": cfg.speakers, "seed": cfg.seed,
     }
+    if cfg.source_options:  # only when set: plans written before this key still resume
+        params["source_options"] = cfg.source_options
     return {
         "format_version": FORMAT_VERSION, "params": params, "source_name": corpus.name,
         "utterances": [dataclasses.asdict(u) for u in utts], "shards": bounds,
@@ -318,13 +323,13 @@ def _meta_widths(utts: list[Utterance]) -> dict[str, int]:
     return {c: max((len(getattr(u, c)) for u in utts), default=1) for c in META_COLUMNS}
 
 
-def _run(out, items, extractors, specs, plan, batch_size, cfg) -> None:
+def _run(out, items, extractors, specs, plan, batch_size, cfg, open_audio) -> None:
     if not items:
         return
     opts = cfg.extract
     workers = cfg.workers if cfg.workers is not None else default_workers(opts.device)
     loader = DataLoader(
-        DecodeDataset(items, opts.sample_rate, opts.chunk_samples), batch_size=None,
+        DecodeDataset(items, opts.sample_rate, opts.chunk_samples, open_audio), batch_size=None,
         num_workers=workers, prefetch_factor=4 if workers else None,
         persistent_workers=False, multiprocessing_context="fork" if workers else None,
     )

@@ -14,6 +14,7 @@ from featstore.cli.types import (
     positive_int,
 )
 from featstore.extractors import NAMES, ExtractorOptions
+from featstore.sources.hf_corpus import DEFAULT_COLUMNS
 
 DEFAULT_FEATURES = "mfcc,wav2vec2,audio"
 OPTIONAL_BY_DEFAULT = ("wav2vec2",)  # without --features, an unloadable model is a notice
@@ -21,6 +22,13 @@ OPTIONAL_BY_DEFAULT = ("wav2vec2",)  # without --features, an unloadable model i
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p, None, "librispeech:dev-clean")
+    cols = p.add_argument_group("columns of an hf: source")
+    for role, default in DEFAULT_COLUMNS.items():
+        cols.add_argument(f"--{role}-column", dest=f"col_{role}", metavar="COLUMN",
+                          help=f"{role} column (default {default})")
+    cols.add_argument("--gender-map", dest="col_gender_map", metavar="FILE",
+                      help="speaker genders from a file (LibriSpeech's SPEAKERS.TXT, or lines "
+                      "'speaker,F'), in place of a gender column")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("stores/default"),
                      help="store folder (default stores/default)")
@@ -72,5 +80,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, workers=args.workers, shard_size=args.shard_size,
         resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
         cache_dir=args.cache_dir, extract=options,
+        source_options={k[4:]: v for k, v in vars(args).items()
+                        if k.startswith("col_") and v is not None},
     ))
     return 0

@@ -7,6 +7,8 @@ A spec is ``<name>`` or ``<name>:<argument>`` for a registered source, otherwise
 * ``synthetic``: generate a small corpus (see :mod:`featstore.sources.synthetic`), then scan;
 * ``sample``: the real LibriSpeech sample shipped inside the package (22 speakers, 52 files;
   ``featstore/data/librispeech-sample``, CC BY 4.0), for offline first runs;
+* ``hf:PATH`` or ``hf:<hub id>[:config][:split]``: a Hugging Face ``datasets`` dataset (see
+  :mod:`featstore.sources.hf`); its columns are named by the request's ``options``;
 * a path: a LibriSpeech-layout corpus root or one subset folder.
 """
 
@@ -44,6 +46,7 @@ class SourceRequest:
     seed: int
     cache_dir: Path
     work_dir: Path | None
+    options: dict[str, str]  # column mapping of the hf source (featstore.sources.hf_corpus)
 
 
 def _librispeech(arg: str | None, req: SourceRequest) -> Corpus:
@@ -82,12 +85,21 @@ def _sample(arg: str | None, req: SourceRequest) -> Corpus:
     return scan_librispeech(sample_path(), req.subsets)
 
 
+def _hf(arg: str | None, req: SourceRequest) -> Corpus:
+    from featstore.sources.hf import load_hf  # imports datasets (seconds): only when asked for
+
+    return load_hf(arg, req.subsets, req.cache_dir, req.options)
+
+
 # name -> handler(argument after ':' or None, request). Add a source by adding an entry.
 SOURCES: dict[str, Callable[[str | None, SourceRequest], Corpus]] = {
     "librispeech": _librispeech,
     "synthetic": _synthetic,
     "sample": _sample,
+    "hf": _hf,
 }
+# Sources that take ``options`` (column mapping); the others refuse them.
+TAKES_OPTIONS = ("hf",)
 
 
 def resolve_source(
@@ -98,19 +110,26 @@ def resolve_source(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     work_dir: str | os.PathLike | None = None,
+    options: dict[str, str] | None = None,
 ) -> Corpus:
     """Turn a ``--source`` spec into a Corpus (see the module docstring for the forms).
 
     ``speakers`` only sizes the synthetic corpus here; call :func:`select_speakers` to pick.
+    ``options`` (column mapping) are for the hf source only.
     """
     spec = DEFAULT_SOURCE if spec is None else spec
     name, _, arg = spec.partition(":")
+    if options and name not in TAKES_OPTIONS:
+        from featstore.sources.hf_corpus import flag_names
+
+        raise UserError(f"{flag_names(options)}: for hf: sources only (the source is {spec})")
     request = SourceRequest(
         subsets=subsets or None,
         speakers=speakers,
         seed=seed,
         cache_dir=Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(),
         work_dir=Path(work_dir).expanduser() if work_dir is not None else None,
+        options=dict(options or {}),
     )
     handler = SOURCES.get(name)
     if handler is not None:
@@ -173,4 +192,5 @@ def select_speakers(corpus: Corpus, n: int, seed: int) -> Corpus:
         root=corpus.root,
         utterances=utterances,
         problems=[p for p in corpus.problems if not about_dropped(p)],
+        reader=corpus.reader,
     )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import BinaryIO
 
 UNKNOWN_GENDER = "U"
+
+# What soundfile reads: a file path or a binary file-like object.
+AudioInput = str | BinaryIO
 
 
 @dataclass(frozen=True)
@@ -12,7 +17,7 @@ class Utterance:
     """One audio file and its labels. ``gender`` is "F", "M" or "U" (unknown)."""
 
     utterance_id: str  # LibriSpeech style: "<speaker>-<chapter>-<utt>"
-    path: str
+    path: str  # the audio file, or for a source without files the record's name in problems
     speaker_id: str
     chapter_id: str
     subset: str
@@ -38,3 +43,10 @@ class Corpus:
     root: str
     utterances: list[Utterance]
     problems: list[Problem] = field(default_factory=list)
+    # Reads an utterance's audio where it is not a file at Utterance.path (a record of a
+    # Hugging Face dataset, say); may raise featstore.audio.AudioError for a record without audio.
+    reader: Callable[[Utterance], AudioInput] | None = None
+
+    def open_audio(self, utt: Utterance) -> AudioInput:
+        """What to decode for ``utt``: its file path, or what the source's reader gives."""
+        return utt.path if self.reader is None else self.reader(utt)

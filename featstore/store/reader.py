@@ -132,6 +132,15 @@ class Store:
 
         return StoreDataset(self, features, label, rows)
 
+    def to_hf(self, features: list[str] | None = None, rows=None,
+              where: dict[str, list[str]] | None = None):
+        """The chosen rows (indices or mask, then ``where`` meta filters) with their meta
+        columns and ``features`` (None = all) as an in-memory ``datasets.Dataset``; see
+        :mod:`featstore.store.export` for the types and ``featstore export`` for big stores."""
+        from featstore.store.export import to_hf
+
+        return to_hf(self, features, rows, where)
+
 
 def _read_rows(ds: h5py.Dataset, local: np.ndarray) -> np.ndarray:
     """Sorted local row indices (repeats allowed); a contiguous run is read as one slice (much
