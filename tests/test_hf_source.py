@@ -167,6 +167,7 @@ def test_hf_options_on_other_sources_and_bad_specs(tmp_path):
         resolve_source(f"hf:{tmp_path}/missing")
     with pytest.raises(UserError, match="needs a dataset"):
         resolve_source("hf")
+    assert main(["perf", "--source", f"hf:{tmp_path}"]) == 2  # perf times files, not records
 
 
 def test_spec_forms(tmp_path):
