@@ -1,11 +1,14 @@
 """One cell: model selection inside the training data, one fit, one prediction of the test
-part, and its scores (bench/selection.py, bench/metrics.py)."""
+part, and its scores (bench/selection.py, bench/metrics.py). ``execute_cell`` runs one cell
+into its results record, the same in the local loop and in a Ray task (bench/distributed.py).
+"""
 
 from __future__ import annotations
 
 import resource
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +20,8 @@ from bench import results as rfiles
 from bench.config import Config
 from bench.plan import Cell
 from bench.splits import UNIT_COLUMN, Split, labels, split_groups
-from bench.views import View
+from bench.views import View, parse_view
+from featstore import provenance
 from featstore.store.reader import Store
 from models.base import jsonable
 
@@ -43,7 +47,63 @@ class RunContext:
     quiet: bool = False
 
 
+class ViewCache:
+    """The view loaded last, for all rows of its task. Cells come grouped by (task, view), so
+    each view is loaded once per run (per worker process on Ray); the previous one is freed
+    before the next is read."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.data: TaskData | None = None
+
+    def get(self, ctx: RunContext, cell: Cell, view: View) -> TaskData:
+        key = (cell.task, cell.features)
+        if self.key != key:
+            self.key, self.data = None, None
+            rows = ctx.splits[cell.task][cell.seed].rows()
+            self.data = TaskData(rows, view.load(ctx.store, rows))
+            self.key = key
+        return self.data
+
+
 # ---- one cell -----------------------------------------------------------------------------
+
+
+def cell_record(cell: Cell, device: str) -> dict:
+    """The fields of a cell's record known before it runs."""
+    return {"key": cell.key, "task": cell.task, "features": cell.features,
+            "view_kind": parse_view(cell.features).kind, "model": cell.model,
+            "model_kind": models.MODELS[cell.model].kind, "seed": cell.seed,
+            "params": jsonable(cell.params), "device_overrides": jsonable(cell.overrides),
+            "device": device, "started": provenance.now()}
+
+
+def failed(record: dict, exc: BaseException, trace: str) -> dict:
+    """``record`` marked failed by ``exc``."""
+    record["status"] = "failed"
+    record["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+    record["traceback"] = trace
+    return record
+
+
+def execute_cell(ctx: RunContext, cell: Cell, cache: ViewCache, plot: str | None) -> dict:
+    """One cell's complete results record; an exception is recorded (status "failed"), never
+    raised, so one cell cannot stop the others. ``plot``: where a clusterer draws its plot,
+    relative to the run folder."""
+    view = parse_view(cell.features)
+    record = cell_record(cell, ctx.device)
+    try:
+        data = cache.get(ctx, cell, view)
+        path = None
+        if plot is not None:
+            path = ctx.run_dir / plot
+            path.parent.mkdir(exist_ok=True)
+        record.update(run_cell(ctx, cell, view, data, path))
+        record["status"] = "ok"
+    except Exception as exc:  # isolate the failure: record it, run the other cells
+        failed(record, exc, traceback.format_exc(limit=-8))
+    record["finished"] = provenance.now()
+    return record
 
 
 def peak_host_mb() -> float:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from featstore.cli import OneLineParser
-from featstore.cli.types import name_list, positive_int
+from featstore.cli.types import add_ray_argument, name_list, positive_int
 from featstore.errors import UserError
 
 
@@ -32,6 +32,7 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-missing-views", action="store_true", help="skip the grid entries "
                    "whose feature view the store lacks (listed in leaderboard.md with the "
                    "reason) instead of stopping")
+    add_ray_argument(p, "run the cells as parallel tasks")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
 
 
@@ -49,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = args.out or new_run_dir(Path(config.out))
     return runner.run(config, run_dir, resume=args.resume, quiet=args.quiet,
                       command=" ".join(["python -m bench", *args.argv]),
-                      skip_missing_views=args.skip_missing_views)
+                      skip_missing_views=args.skip_missing_views, ray=args.ray)
 
 
 def new_run_dir(parent: Path) -> Path:

@@ -10,13 +10,15 @@ Order of work, so that a mistake costs nothing:
  4. cells (bench/cell.py), grouped by (task, view) so each view is loaded once, for the task's
     rows only.
 One cell raising does not stop the others: it is recorded with status "failed".
+
+With ``--ray`` step 4 runs as Ray tasks (bench/distributed.py); this process still plans, checks
+and alone appends to results.jsonl and writes the reports.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 
 from tqdm import tqdm
@@ -24,10 +26,11 @@ from tqdm import tqdm
 import models
 from bench import report
 from bench import results as rfiles
-from bench.cell import RunContext, TaskData, run_cell
+from bench.cell import RunContext, ViewCache, execute_cell
 from bench.config import Config, ConfigError
 from bench.plan import (
     ROOT,
+    Cell,
     code_version,
     make_splits,
     plan,
@@ -36,12 +39,10 @@ from bench.plan import (
     store_hash,
 )
 from bench.splits import describe
-from bench.views import parse_view
 from featstore import device as featstore_device
 from featstore import provenance
 from featstore.errors import UserError
 from featstore.store.reader import Store
-from models.base import jsonable
 
 
 def resolve_device(device: str) -> str:
@@ -75,7 +76,9 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> set[str]:
     return set()
 
 
-def environment(config: Config, store: Store, device: str, command: str) -> dict:
+def environment(config: Config, store: Store, device: str, command: str,
+                cluster: dict | None = None) -> dict:
+    """env.json; ``cluster``: the Ray cluster of a --ray run, recorded with it."""
     import importlib.metadata as md
 
     versions = provenance.versions()
@@ -85,7 +88,7 @@ def environment(config: Config, store: Store, device: str, command: str) -> dict
         except md.PackageNotFoundError:
             versions[name] = None
     prov = store.provenance
-    return {
+    env = {
         "command": command,
         "started": provenance.now(),
         "config_path": config.path,
@@ -98,33 +101,56 @@ def environment(config: Config, store: Store, device: str, command: str) -> dict
         "git_commit": provenance.git_commit(ROOT),
         "versions": versions,
         "device": device,
-        "device_name": provenance.device_name(device),
+        "device_name": provenance.device_name(device) if cluster is None
+        else cluster_device_name(device, cluster),
         "memory_note": "peak_host_mb is the process's peak RSS so far (ru_maxrss); "
                        "host_mb_increase is how much a cell raised it",
     }
+    if cluster is not None:
+        env["cluster"] = cluster
+    return env
+
+
+def cluster_device_name(device: str, cluster: dict) -> str:
+    from featstore.cluster import gpu_name
+
+    return gpu_name(cluster) if device.startswith("cuda") else provenance.device_name("cpu")
 
 
 def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = False,
-        command: str = "", skip_missing_views: bool = False) -> int:
+        command: str = "", skip_missing_views: bool = False, ray: str | None = None) -> int:
     """Run the grid into ``run_dir``; 0 if every cell is ok, 1 if any failed.
 
     A view the store lacks is an error, or with ``skip_missing_views`` its cells are skipped
-    and listed, with the reason, in env.json and leaderboard.md."""
+    and listed, with the reason, in env.json and leaderboard.md. ``ray``: run the cells on the
+    Ray cluster at that address ("auto": see featstore/cluster.py)."""
     import featstore
 
     if not Path(config.store).exists():
         raise ConfigError(f"store {config.store} not found: build it with `featstore build "
                           f"--out {config.store}` or pass --store")
     store = featstore.open(config.store)
-    device = resolve_device(config.device)
+    cluster = None
+    if ray is None:
+        device = resolve_device(config.device)
+        check_device = device
+    else:
+        from featstore import cluster as ray_cluster
+
+        cluster = ray_cluster.connect(ray)
+        try:
+            device = ray_cluster.cluster_device(config.device, cluster)
+        except UserError as exc:
+            raise ConfigError(f"device: {exc}") from None
+        check_device = ray_cluster.driver_device(device)
     cells = plan(config, store, device)
     skipped: list[dict] = []
     if skip_missing_views:
         cells, skipped = skip_missing(cells, store)
-    preflight(cells, store, device)
+    preflight(cells, store, check_device)
     ctx = RunContext(config, store, device, run_dir, make_splits(config, store), quiet)
     done = prepare_run_dir(run_dir, resume)
-    env = environment(config, store, device, command)
+    env = environment(config, store, device, command, cluster)
     env["skipped"] = skipped
     (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     splits_json = {task: {str(seed): describe(s, store.meta) for seed, s in by_seed.items()}
@@ -132,44 +158,35 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
     (run_dir / rfiles.SPLITS).write_text(json.dumps(splits_json, indent=1))
 
     todo = [c for c in cells if c.key not in done]
-    loaded: tuple[tuple[str, str], TaskData] | None = None
-    plotted: set[tuple] = set()
-    bar = tqdm(todo, unit="cell", desc="bench", disable=quiet or None, file=sys.stderr)
-    for cell in bar:
-        bar.set_postfix_str(cell.label)
-        view = parse_view(cell.features)
-        spec = models.MODELS[cell.model]
-        record = {"key": cell.key, "task": cell.task, "features": cell.features,
-                  "view_kind": view.kind, "model": cell.model, "model_kind": spec.kind,
-                  "seed": cell.seed, "params": jsonable(cell.params),
-                  "device_overrides": jsonable(cell.overrides), "device": device,
-                  "started": provenance.now()}
-        try:
-            if loaded is None or loaded[0] != (cell.task, cell.features):
-                loaded = None  # free the previous view first
-                rows = ctx.splits[cell.task][cell.seed].rows()
-                loaded = ((cell.task, cell.features), TaskData(rows, view.load(store, rows)))
-            plot = None
-            ident = (cell.task, cell.features, cell.model)
-            if spec.kind == "clusterer" and ident not in plotted:  # one plot per first seed
-                plotted.add(ident)
-                plot = run_dir / "plots" / f"{cell.model}_{cell.task}_{_safe(cell.features)}.png"
-                plot.parent.mkdir(exist_ok=True)
-            record.update(run_cell(ctx, cell, view, loaded[1], plot))
-            record["status"] = "ok"
-        except Exception as exc:  # isolate the failure: record it, run the other cells
-            record["status"] = "failed"
-            record["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
-            record["traceback"] = traceback.format_exc(limit=-8)
-            if not quiet:
-                tqdm.write(f"bench: {cell.label} failed: {record['error']}", file=sys.stderr)
-        record["finished"] = provenance.now()
-        rfiles.append(run_dir, record)
-    bar.close()
+    bar = tqdm(total=len(todo), unit="cell", desc="bench", disable=quiet or None,
+               file=sys.stderr)
+
+    def finished(cell: Cell, record: dict) -> None:
+        rfiles.append(run_dir, record)  # this process is the only writer
+        bar.update(1)
+        if record["status"] != "ok" and not quiet:
+            tqdm.write(f"bench: {cell.label} failed: {record['error']}", file=sys.stderr)
+
+    plots = plot_paths(todo)
+    try:
+        if cluster is None:
+            cache = ViewCache()
+            for cell in todo:
+                bar.set_postfix_str(cell.label)
+                finished(cell, execute_cell(ctx, cell, cache, plots.get(cell.key)))
+        else:
+            from bench.distributed import run_cells
+
+            run_cells(ctx, todo, plots, finished)
+    finally:
+        bar.close()
 
     env["finished"] = provenance.now()
     (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     records = rfiles.latest(rfiles.read_all(run_dir))
+    if cluster is not None:  # Ray finishes cells out of order: report them in plan order
+        order = {c.key: i for i, c in enumerate(cells)}
+        records.sort(key=lambda r: order.get(r["key"], -1))
     notes = {task: sorted({n for s in by_seed.values() for n in s.notes})
              for task, by_seed in ctx.splits.items()}
     report.write(run_dir, records, env, notes)
@@ -183,6 +200,19 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
         print(f"bench: {len(cells)} cell(s) ok ({len(cells) - len(todo)} reused); results in "
               f"{run_dir}", file=sys.stderr)
     return 0
+
+
+def plot_paths(cells: list[Cell]) -> dict[str, str]:
+    """Cell key -> its plot, relative to the run folder: one per clusterer, task and view,
+    drawn by its first seed."""
+    out: dict[str, str] = {}
+    seen: set[tuple] = set()
+    for cell in cells:
+        ident = (cell.task, cell.features, cell.model)
+        if models.MODELS[cell.model].kind == "clusterer" and ident not in seen:
+            seen.add(ident)
+            out[cell.key] = f"plots/{cell.model}_{cell.task}_{_safe(cell.features)}.png"
+    return out
 
 
 def _safe(name: str) -> str:

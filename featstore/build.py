@@ -4,6 +4,8 @@ the device -> writer thread -> shards -> index.
 Work is planned up front (plan.json: the utterances, their shards, every parameter). A shard is
 the unit of resumption: it exists under its final name only when complete, so ``--resume``
 re-plans, checks the plan is the same, and builds only the shards that are missing.
+With ``--ray`` the pending shards are built by Ray workers (featstore/build_ray.py), each with
+``build_shard``; planning, the lock and the index stay here.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class BuildConfig:
     source_options: dict[str, str] = field(default_factory=dict)  # hf column mapping
     extract: ExtractorOptions = field(default_factory=ExtractorOptions)
     optional: tuple[str, ...] = ()  # features left out, with a notice, if they cannot load
+    ray: str | None = None  # Ray address ("auto"): shards built on a Ray cluster
 
 
 class DecodeDataset(Dataset):
@@ -122,10 +125,20 @@ class _Batcher:
 def build(cfg: BuildConfig) -> dict:
     """Build (or resume) a store; returns its index."""
     opts = cfg.extract
-    try:
-        opts.device = resolve_device(opts.device)
-    except UserError as exc:
-        raise UserError(f"--device: {exc}") from None
+    ray = None
+    if cfg.ray is not None and str(cfg.source or "").startswith("hf:"):
+        # Ray workers read audio files by path; an hf: record's bytes live in the driver's dataset.
+        raise UserError("--ray does not take an hf: source yet: build it without --ray")
+    if cfg.ray is not None:  # Ray seam (issue 11): the device is the workers', on the cluster
+        from featstore.build_ray import RayBuild
+
+        ray = RayBuild.connect(cfg.ray, opts.device)
+        opts.device = ray.device
+    else:
+        try:
+            opts.device = resolve_device(opts.device)
+        except UserError as exc:
+            raise UserError(f"--device: {exc}") from None
     if cfg.chunk_seconds <= 0:
         raise UserError("--chunk-seconds must be positive")
     opts.chunk_samples = int(round(cfg.chunk_seconds * opts.sample_rate))
@@ -140,13 +153,13 @@ def build(cfg: BuildConfig) -> dict:
         corpus = select_speakers(corpus, cfg.speakers, cfg.seed)
     if not corpus.utterances:
         raise UserError(f"no utterances found in {corpus.name}")
-    extractors = _load_extractors(cfg, opts)
+    extractors = _load_extractors(cfg, ray.plan_options(opts) if ray else opts)
     _make_folder(out)
     with StoreLock(out):
         if cfg.overwrite:
             _clear(out, existing)
             (out / SHARDS).mkdir(exist_ok=True)
-        return _build_locked(out, cfg, corpus, extractors)
+        return _build_locked(out, cfg, corpus, extractors, ray)
 
 
 def _load_extractors(cfg: BuildConfig, opts: ExtractorOptions) -> list:
@@ -206,7 +219,7 @@ def _make_folder(out: Path) -> None:
         raise UserError(f"cannot write to {out}: {exc.strerror}") from None
 
 
-def _build_locked(out: Path, cfg: BuildConfig, corpus, extractors) -> dict:
+def _build_locked(out: Path, cfg: BuildConfig, corpus, extractors, ray=None) -> dict:
     opts = cfg.extract
     specs = [s for e in extractors for s in e.specs()]
     plan = _plan(cfg, corpus, extractors, opts)
@@ -220,12 +233,16 @@ def _build_locked(out: Path, cfg: BuildConfig, corpus, extractors) -> dict:
     if index is None:  # shards changed (or no index yet): only then is a new index written
         if pending:  # an old index would describe shards about to change: never leave it
             (out / INDEX).unlink(missing_ok=True)
-        items = [(i, u) for i in pending for u in utts[shards[i][0] : shards[i][1]]]
-        batch_size = cfg.batch_size or default_batch_size(extractors, opts)
-        wanted = [n for e in extractors if (n := getattr(e, "num_threads", lambda: None)())]
-        with torch_threads(max(wanted, default=None)):
-            _run(out, items, extractors, specs, plan, batch_size, cfg, corpus.open_audio)
-        index = _write_index(out, plan, specs, extractors, batch_size, opts)
+        if ray is not None:  # Ray seam (issue 11): workers build the pending shards
+            batch_size = ray.run(out, pending, plan, cfg)
+        else:
+            items = [(i, u) for i in pending for u in utts[shards[i][0] : shards[i][1]]]
+            batch_size = cfg.batch_size or default_batch_size(extractors, opts)
+            wanted = [n for e in extractors if (n := getattr(e, "num_threads", lambda: None)())]
+            with torch_threads(max(wanted, default=None)):
+                _run(out, items, extractors, specs, plan, batch_size, cfg, corpus.open_audio)
+        index = _write_index(out, plan, specs, extractors, batch_size, opts,
+                             ray.provenance() if ray else None)
     if not cfg.quiet:
         _summary(index)
     return index
@@ -376,7 +393,19 @@ def _run(out, items, extractors, specs, plan, batch_size, cfg, open_audio) -> No
         sink.finish()
 
 
-def _write_index(out, plan, specs, extractors, batch_size: int, opts) -> dict:
+def build_shard(out: Path, shard: int, plan: dict, extractors, batch_size: int,
+                cfg: BuildConfig) -> None:
+    """Build shard ``shard`` of ``plan`` on its own (written under a temporary name, published by
+    rename): a Ray worker's unit of work. Quiet: the driver shows progress over shards."""
+    lo, hi = plan["shards"][shard]
+    items = [(shard, Utterance(**u)) for u in plan["utterances"][lo:hi]]
+    specs = [s for e in extractors for s in e.specs()]
+    _run(out, items, extractors, specs, plan, batch_size, dataclasses.replace(cfg, quiet=True))
+
+
+def _write_index(out, plan, specs, extractors, batch_size: int, opts,
+                 where: dict | None = None) -> dict:
+    """``where``: provenance of a Ray build (its cluster), in place of this machine's."""
     import h5py
 
     shards, problems = [], list(plan["source_problems"])
@@ -395,7 +424,7 @@ def _write_index(out, plan, specs, extractors, batch_size: int, opts) -> dict:
                               "extractor": e.name}
                      for e in extractors for s in e.specs()},
         "problems": problems,
-        "provenance": {**provenance.record(opts.device), "params": plan["params"],
+        "provenance": {**(where or provenance.record(opts.device)), "params": plan["params"],
                        "source_name": plan["source_name"],
                        "batch_size": batch_size},  # the size used, default or not
     }

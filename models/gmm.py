@@ -128,6 +128,7 @@ class GMMClassifier(Classifier):
 register(
     ModelSpec(
         name="gmm",
+        uses_gpu=False,
         kind="classifier",
         inputs=("frames", "vector"),
         defaults={

@@ -38,6 +38,7 @@ class LogRegClassifier(Classifier):
 register(
     ModelSpec(
         name="logreg",
+        uses_gpu=False,
         kind="classifier",
         inputs=("vector",),
         defaults={"C": 1.0, "max_iter": 1000},

@@ -31,6 +31,7 @@ class MajorityClassifier(Classifier):
 register(
     ModelSpec(
         name="majority",
+        uses_gpu=False,
         kind="classifier",
         inputs=("vector", "frames", "audio"),
         defaults={},

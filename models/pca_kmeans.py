@@ -115,6 +115,7 @@ class PCAKMeans(Clusterer):
 register(
     ModelSpec(
         name="pca-kmeans",
+        uses_gpu=False,
         kind="clusterer",
         inputs=("vector",),
         defaults={"pca_components": 10, "n_init": 10, "max_iter": 300, "standardize": True},

@@ -35,7 +35,8 @@ class ModelSpec:
     (parameter -> candidate values; a config's ``search:`` replaces it). ``iterations`` names
     the parameter that fixes the number of trees / epochs when a model is refit without
     early stopping; such a model reports ``best_iteration`` in ``info()`` when it was
-    early-stopped on validation data.
+    early-stopped on validation data. ``uses_gpu`` is False for a model that runs on the CPU
+    whatever the device (scikit-learn): ``bench run --ray`` gives its cells no GPU.
     """
 
     name: str
@@ -48,6 +49,7 @@ class ModelSpec:
     required: tuple[str, ...] = ()
     search: dict[str, tuple] = field(default_factory=dict)
     iterations: str | None = None
+    uses_gpu: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

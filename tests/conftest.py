@@ -64,3 +64,14 @@ def save_tiny_wav2vec2(path: Path, layers: int = 2, dim: int = 32) -> Path:
 @pytest.fixture(scope="session")
 def tiny_wav2vec2(tmp_path_factory) -> Path:
     return save_tiny_wav2vec2(tmp_path_factory.mktemp("models") / "tiny-w2v2")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray cluster (2 CPUs) for the whole session: `--ray` finds it initialised in this
+    process and uses it. Workers start from this process's environment."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

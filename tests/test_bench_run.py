@@ -180,9 +180,9 @@ def test_resume_reruns_only_missing_cells(first_run, config, tmp_path, monkeypat
     lines = (run / "results.jsonl").read_text().splitlines()
     (run / "results.jsonl").write_text("\n".join(lines[:-3]) + "\n")
     cells = []
-    run_cell = runner.run_cell
-    monkeypatch.setattr(runner, "run_cell", lambda ctx, cell, *a: cells.append(cell.key)
-                        or run_cell(ctx, cell, *a))
+    execute = runner.execute_cell
+    monkeypatch.setattr(runner, "execute_cell", lambda ctx, cell, *a: cells.append(cell.key)
+                        or execute(ctx, cell, *a))
     assert main(["run", str(config), "--out", str(run), "--resume", "--quiet"]) == 0
     assert sorted(cells) == sorted(json.loads(x)["key"] for x in lines[-3:])
     assert {r["key"] for r in records(run)} == {json.loads(x)["key"] for x in lines}

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from featstore.cli.types import (
+    add_ray_argument,
     add_source_arguments,
     int_list,
     name_list,
@@ -62,6 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "chosen from the device's free memory)")
     run.add_argument("--workers", type=nonneg_int, help="decoding processes (default: 0, i.e. "
                      "decode inline, on a CPU build with <= 4 cores; else min(4, cores))")
+    add_ray_argument(run, "build the shards in parallel")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         optional=() if args.features else OPTIONAL_BY_DEFAULT, chunk_seconds=args.chunk_seconds,
         batch_size=args.batch_size, workers=args.workers, shard_size=args.shard_size,
         resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
-        cache_dir=args.cache_dir, extract=options,
+        cache_dir=args.cache_dir, extract=options, ray=args.ray,
         source_options={k[4:]: v for k, v in vars(args).items()
                         if k.startswith("col_") and v is not None},
     ))

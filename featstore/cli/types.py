@@ -4,6 +4,7 @@ input with one clear line."""
 from __future__ import annotations
 
 import argparse
+import re
 
 
 def _int(text: str) -> int:
@@ -57,6 +58,21 @@ def int_list(text: str) -> tuple[int, ...]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"bad layer list '{text}'") from None
     return tuple(dict.fromkeys(out))
+
+
+def ray_address(text: str) -> str:
+    """--ray's value: auto, or a Ray address host:port / ray://host:port."""
+    if text == "auto" or re.fullmatch(r"(ray://)?[\w.\-]+:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto or a Ray address host:port (or "
+                                     f"ray://host:port), got '{text}'")
+
+
+def add_ray_argument(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--ray", nargs="?", const="auto", type=ray_address, metavar="auto|ADDRESS",
+                   help=f"{what} on a Ray cluster: auto (alone: --ray) joins the running one or "
+                   "starts one here; ADDRESS joins that cluster. Paths must be on storage every "
+                   'node shares. Needs pip install "featstore[ray]"')
 
 
 def add_source_arguments(p: argparse.ArgumentParser, default: str | None,

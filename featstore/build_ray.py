@@ -1,0 +1,224 @@
+"""``featstore build --ray``: the pending shards of the plan built by a pool of Ray actors.
+Imported only when --ray is given.
+
+The driver (featstore/build.py) plans, holds the store lock and writes index.json, as without
+Ray. Each actor loads the extractors once on its device (a whole GPU with wav2vec2, a quarter of
+one for MFCC/audio only, a CPU core on a CPU build), reads plan.json from the shared store and
+builds one shard per call with ``build_shard``: under a temporary name, published by rename.
+Ray hands the shards out (``ActorPool``) and restarts an actor whose process died, retrying its
+shard there (``max_restarts`` / ``max_task_retries``); a shard that still fails stops the build,
+naming it, with the finished shards kept for ``--resume``. The driver then checks every shard
+it was told about (rows and SHA-256 as its worker reported) before index.json is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from featstore import cluster as ray_cluster
+from featstore import provenance
+from featstore.errors import UserError
+from featstore.extractors import ExtractorOptions
+from featstore.store.layout import PLAN, SHARDS, sha256_file, shard_name
+
+RETRIES = 3  # restarts of a dead actor, and retries of its shard
+CRASH_HOOK = "FEATSTORE_TEST_RAY_CRASH"  # tests only: "SHARD:MARKER" kills the worker once
+GPU_SHARE_LIGHT = 0.25  # GPU per actor when no feature needs a whole one (MFCC, audio)
+HEAVY = ("wav2vec2",)
+
+
+@dataclass
+class RayBuild:
+    """A build's Ray side: the cluster joined and the workers' device."""
+
+    cluster: dict
+    device: str
+
+    @classmethod
+    def connect(cls, address: str, device: str) -> RayBuild:
+        cluster = ray_cluster.connect(address)
+        return cls(cluster, ray_cluster.cluster_device(device, cluster))
+
+    def plan_options(self, opts: ExtractorOptions) -> ExtractorOptions:
+        """Options for loading the extractors in the driver, for the plan's parameters: on the
+        workers' device when this machine has it, else on the CPU with the precision the
+        workers will use (--compute-dtype auto means bfloat16 on CUDA)."""
+        here = ray_cluster.driver_device(self.device)
+        compute = opts.compute_dtype
+        if here != self.device and compute == "auto" and self.device.startswith("cuda"):
+            compute = "bfloat16"
+        return dataclasses.replace(opts, device=here, compute_dtype=compute)
+
+    def resources(self, features: list[str]) -> dict:
+        if not self.device.startswith("cuda"):
+            return {"num_cpus": 1}
+        heavy = any(f in HEAVY for f in features)
+        return {"num_cpus": 1, "num_gpus": 1 if heavy else GPU_SHARE_LIGHT}
+
+    def workers(self, res: dict, pending: int) -> int:
+        """As many actors as the cluster fits at once (never more than shards to build)."""
+        fit = self.cluster["cpus"] // res["num_cpus"]
+        if res.get("num_gpus"):
+            fit = min(fit, self.cluster["gpus"] // res["num_gpus"])
+        return max(1, min(int(fit), pending))
+
+    def run(self, out: Path, pending: list[int], plan: dict, cfg) -> int | list[int] | None:
+        """Build the ``pending`` shards; returns the batch size(s) the workers used."""
+        if not pending:  # all shards there, index missing: nothing for workers to do
+            return cfg.batch_size
+        ray = ray_cluster.ray_module()
+        from ray.util import ActorPool
+
+        res = self.resources(plan["params"]["features"])
+        n = self.workers(res, len(pending))
+        self.cluster["workers"] = {"actors": n, **res}
+        opts = dataclasses.replace(cfg.extract, device=self.device)
+        wcfg = dataclasses.replace(cfg, extract=opts, quiet=True)
+        utt_paths = [u["path"] for u in plan["utterances"]]
+        source = os.path.commonpath([str(Path(p).parent) for p in utt_paths])
+        actor = ray.remote(ShardBuilder).options(
+            **res, max_restarts=RETRIES, max_task_retries=RETRIES)
+        actors = [actor.remote(str(out.absolute()), sha256_file(out / PLAN), source, wcfg,
+                               os.environ.get(CRASH_HOOK)) for _ in range(n)]
+        try:
+            checks = ray.get([a.check.remote() for a in actors])
+            problems = [c for c in checks if isinstance(c, str)]
+            if problems:
+                raise UserError(problems[0])
+            pool = ActorPool(actors)
+            bar = tqdm(total=len(pending), unit="shard", desc="build",
+                       disable=cfg.quiet or None, file=sys.stderr)
+            reports = []
+            try:
+                for report in pool.map_unordered(lambda a, i: a.build.remote(i), pending):
+                    reports.append(report)
+                    bar.update(1)
+            except ray.exceptions.RayError as exc:
+                missing = [i for i in pending if not (out / SHARDS / shard_name(i)).exists()]
+                raise UserError(_failure(exc, missing)) from None
+            finally:
+                bar.close()
+        finally:
+            for a in actors:
+                ray.kill(a)
+        nodes = [r["node"] for r in reports]
+        self.cluster["shards_built_by_node"] = {h: nodes.count(h) for h in sorted(set(nodes))}
+        check_shards(out, reports)
+        sizes = sorted(set(checks))
+        return sizes[0] if len(sizes) == 1 else sizes
+
+    def provenance(self) -> dict:
+        """The index's provenance fields that describe where the build ran."""
+        name = (ray_cluster.gpu_name(self.cluster) if self.device.startswith("cuda")
+                else provenance.device_name("cpu"))
+        return {**provenance.record("cpu"), "device": self.device, "device_name": name,
+                "cluster": self.cluster}
+
+
+def _failure(exc: Exception, missing: list[int]) -> str:
+    text = " ".join(str(getattr(exc, "cause", None) or exc).split())
+    names = ", ".join(shard_name(i) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    return (f"building on Ray failed ({type(exc).__name__}: {text[:300]}); not built: {names}; "
+            "the finished shards are kept: rerun with --resume")
+
+
+def check_shards(out: Path, reports: list[dict]) -> None:
+    """Every shard a worker reported is on disk as it reported it (rows and SHA-256): what the
+    index will describe is what the workers wrote."""
+    for r in sorted(reports, key=lambda r: r["shard"]):
+        path = out / SHARDS / shard_name(r["shard"])
+        if not path.is_file():
+            raise UserError(f"shard {path} was built on {r['node']} but this machine does not "
+                            "see it: --ray needs the store on storage every node shares")
+        if _rows(path) != r["rows"] or sha256_file(path) != r["sha256"]:
+            raise UserError(f"shard {path} differs from what {r['node']} wrote (another writer?)"
+                            ": remove it and rerun with --resume")
+
+
+class ShardBuilder:
+    """A Ray actor: the extractors loaded once, then one shard per ``build`` call."""
+
+    def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None):
+        self.out, self.plan_sha, self.source, self.cfg = Path(out), plan_sha, source, cfg
+        self.crash = crash
+        self.plan = self.extractors = None
+        self.batch_size = 0
+
+    def check(self) -> int | str:
+        """This worker's batch size, or why it cannot build (paths it does not see, other
+        extraction parameters than the plan's)."""
+        from featstore.build import default_batch_size
+        from featstore.extractors import make_extractor
+
+        problem = (ray_cluster.unseen("the store folder", self.out / SHARDS)
+                   or ray_cluster.unseen("the source", self.source))
+        if problem:
+            return problem
+        if sha256_file(self.out / PLAN) != self.plan_sha:
+            return (f"Ray worker on {ray_cluster.node_name()} sees another plan.json in "
+                    f"{self.out} than the driver: --ray needs one shared store folder")
+        self.plan = json.loads((self.out / PLAN).read_text())
+        opts = self.cfg.extract
+        try:
+            self.extractors = [make_extractor(n, opts) for n in self.plan["params"]["features"]]
+        except UserError as exc:
+            return f"Ray worker on {ray_cluster.node_name()}: {exc}"
+        mine = json.loads(json.dumps({e.name: e.params() for e in self.extractors}))
+        if mine != self.plan["params"]["extractors"]:
+            return (f"Ray worker on {ray_cluster.node_name()} would extract with other "
+                    "parameters than the plan (another model version, or --compute-dtype auto "
+                    "resolved differently): pass --compute-dtype and the same --model everywhere")
+        self.batch_size = self.cfg.batch_size or default_batch_size(self.extractors, opts)
+        return self.batch_size
+
+    def build(self, shard: int) -> dict:
+        from featstore.build import build_shard, torch_threads
+
+        if self.extractors is None:  # a restarted actor: Ray re-ran __init__ only
+            problem = self.check()
+            if isinstance(problem, str):
+                raise RuntimeError(problem)
+        if self.crash:
+            _maybe_crash(self.crash, shard)
+        wanted = [n for e in self.extractors if (n := getattr(e, "num_threads", lambda: None)())]
+        try:
+            with torch_threads(max(wanted, default=None)):
+                build_shard(self.out, shard, self.plan, self.extractors, self.batch_size,
+                            self.cfg)
+        except Exception as exc:  # name the shard in the driver's message
+            raise RuntimeError(f"{shard_name(shard)} on {ray_cluster.node_name()}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        path = self.out / SHARDS / shard_name(shard)
+        return {"shard": shard, "rows": _rows(path), "sha256": sha256_file(path),
+                "node": ray_cluster.node_name()}
+
+
+def _rows(path: Path) -> int:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return int(f.attrs["num_rows"])
+
+
+def _maybe_crash(hook: str, shard: int) -> None:
+    """Tests only (FEATSTORE_TEST_RAY_CRASH="SHARD:MARKER"): the first worker to build SHARD
+    dies in the middle of writing it, leaving its temporary file, as a killed process would;
+    with no MARKER ("SHARD:") every worker that tries does."""
+    target, _, marker = hook.partition(":")
+    if int(target) != shard or (marker and Path(marker).exists()):
+        return
+    if marker:
+        Path(marker).touch()
+    from featstore.store import writer
+
+    def die(*args, **kwargs):
+        os._exit(1)
+
+    writer.ShardWriter.append = die
