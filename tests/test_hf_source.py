@@ -160,7 +160,7 @@ def test_missing_or_wrong_column_is_one_line_exit_2(tmp_path, synthetic_corpus):
         assert proc.stderr.count("\n") == 1 and needle in proc.stderr, proc.stderr
 
 
-def test_hf_options_on_other_sources_and_bad_specs(tmp_path):
+def test_hf_options_on_other_sources_and_bad_specs(tmp_path, capsys):
     with pytest.raises(UserError, match="--speaker-column: for hf: sources only"):
         resolve_source("sample", options={"speaker": "spk"})
     with pytest.raises(UserError, match="no such path, and not a hub id"):
@@ -168,6 +168,10 @@ def test_hf_options_on_other_sources_and_bad_specs(tmp_path):
     with pytest.raises(UserError, match="needs a dataset"):
         resolve_source("hf")
     assert main(["perf", "--source", f"hf:{tmp_path}"]) == 2  # perf times files, not records
+    # Ray workers read files by path: refused before any cluster is started or joined
+    assert main(["build", "--source", f"hf:{tmp_path}", "--out", str(tmp_path / "s"),
+                 "--ray", "auto"]) == 2
+    assert "--ray does not take an hf: source" in capsys.readouterr().err
 
 
 def test_spec_forms(tmp_path):
