@@ -74,3 +74,27 @@ def cut(samples: np.ndarray, chunk_samples: int) -> tuple[np.ndarray, np.ndarray
     starts = np.array([s for s, _ in spans], dtype=np.int64)
     counts = np.array([n for _, n in spans], dtype=np.int32)
     return chunks, starts, counts
+
+
+@dataclass
+class Chunks:
+    """One utterance cut into chunks (as ``cut``), and what went wrong or was done on the way."""
+
+    chunks: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+    problems: list[str] = field(default_factory=list)
+
+
+def load_chunks(path: str, sample_rate: int, chunk_samples: int) -> Chunks:
+    """Decode and cut one file; never raises for bad audio: a file that gives none has no
+    chunks and says why in ``problems`` (the build records it and goes on)."""
+    try:
+        decoded = decode(path, sample_rate)
+    except AudioError as exc:
+        empty = np.zeros((0, chunk_samples), np.float32)
+        return Chunks(empty, np.zeros(0, np.int64), np.zeros(0, np.int32), [f"{exc} (skipped)"])
+    out = Chunks(*cut(decoded.samples, chunk_samples), decoded.notes)
+    if len(out.counts) and out.counts[0] < chunk_samples:
+        out.problems.append(f"shorter than one chunk ({out.counts[0]} samples): zero-padded")
+    return out
