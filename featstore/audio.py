@@ -66,13 +66,16 @@ def chunk_spans(n_samples: int, chunk_samples: int) -> list[tuple[int, int]]:
 
 
 def cut(samples: np.ndarray, chunk_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chunks [k, chunk_samples] float32, their start samples and real-sample counts."""
+    """Chunks [k, chunk_samples] float32 (a view of ``samples`` when no padding is needed),
+    their start samples and real-sample counts."""
     spans = chunk_spans(len(samples), chunk_samples)
-    chunks = np.zeros((len(spans), chunk_samples), dtype=np.float32)
-    for i, (start, n) in enumerate(spans):
-        chunks[i, :n] = samples[start : start + n]
     starts = np.array([s for s, _ in spans], dtype=np.int64)
     counts = np.array([n for _, n in spans], dtype=np.int32)
+    if len(samples) >= chunk_samples:
+        whole = samples[: len(spans) * chunk_samples].astype(np.float32, copy=False)
+        return whole.reshape(len(spans), chunk_samples), starts, counts
+    chunks = np.zeros((len(spans), chunk_samples), dtype=np.float32)
+    chunks[:, : len(samples)] = samples
     return chunks, starts, counts
 
 
