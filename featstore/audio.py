@@ -11,6 +11,7 @@ Chunk policy (the same for every feature, recorded in the store's provenance):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -68,11 +69,40 @@ def chunk_spans(n_samples: int, chunk_samples: int) -> list[tuple[int, int]]:
 
 
 def cut(samples: np.ndarray, chunk_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chunks [k, chunk_samples] float32, their start samples and real-sample counts."""
+    """Chunks [k, chunk_samples] float32 (a view of ``samples`` when no padding is needed),
+    their start samples and real-sample counts."""
     spans = chunk_spans(len(samples), chunk_samples)
-    chunks = np.zeros((len(spans), chunk_samples), dtype=np.float32)
-    for i, (start, n) in enumerate(spans):
-        chunks[i, :n] = samples[start : start + n]
     starts = np.array([s for s, _ in spans], dtype=np.int64)
     counts = np.array([n for _, n in spans], dtype=np.int32)
+    if len(samples) >= chunk_samples:
+        whole = samples[: len(spans) * chunk_samples].astype(np.float32, copy=False)
+        return whole.reshape(len(spans), chunk_samples), starts, counts
+    chunks = np.zeros((len(spans), chunk_samples), dtype=np.float32)
+    chunks[:, : len(samples)] = samples
     return chunks, starts, counts
+
+
+@dataclass
+class Chunks:
+    """One utterance cut into chunks (as ``cut``), and what went wrong or was done on the way."""
+
+    chunks: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+    problems: list[str] = field(default_factory=list)
+
+
+def load_chunks(path: str | BinaryIO | Callable[[], str | BinaryIO], sample_rate: int,
+                chunk_samples: int) -> Chunks:
+    """Decode and cut one file; never raises for bad audio: a file that gives none has no
+    chunks and says why in ``problems`` (the build records it and goes on). ``path`` may be a
+    function that opens the audio (a dataset record's reader), whose AudioError is bad audio."""
+    try:
+        decoded = decode(path() if callable(path) else path, sample_rate)
+    except AudioError as exc:
+        empty = np.zeros((0, chunk_samples), np.float32)
+        return Chunks(empty, np.zeros(0, np.int64), np.zeros(0, np.int32), [f"{exc} (skipped)"])
+    out = Chunks(*cut(decoded.samples, chunk_samples), decoded.notes)
+    if len(out.counts) and out.counts[0] < chunk_samples:
+        out.problems.append(f"shorter than one chunk ({out.counts[0]} samples): zero-padded")
+    return out

@@ -148,13 +148,12 @@ class ShardBuilder:
     def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None):
         self.out, self.plan_sha, self.source, self.cfg = Path(out), plan_sha, source, cfg
         self.crash = crash
-        self.plan = self.extractors = None
-        self.batch_size = 0
+        self.plan = self.extractors = self.settings = None
 
     def check(self) -> int | str:
         """This worker's batch size, or why it cannot build (paths it does not see, other
         extraction parameters than the plan's)."""
-        from featstore.build import default_batch_size
+        from featstore.build import run_settings
         from featstore.extractors import make_extractor
 
         problem = (ray_cluster.unseen("the store folder", self.out / SHARDS)
@@ -175,11 +174,11 @@ class ShardBuilder:
             return (f"Ray worker on {ray_cluster.node_name()} would extract with other "
                     "parameters than the plan (another model version, or --compute-dtype auto "
                     "resolved differently): pass --compute-dtype and the same --model everywhere")
-        self.batch_size = self.cfg.batch_size or default_batch_size(self.extractors, opts)
-        return self.batch_size
+        self.settings = run_settings(self.cfg, self.extractors)
+        return self.settings.batch_size
 
     def build(self, shard: int) -> dict:
-        from featstore.build import build_shard, torch_threads
+        from featstore.pipeline import build_shard
 
         if self.extractors is None:  # a restarted actor: Ray re-ran __init__ only
             problem = self.check()
@@ -187,11 +186,8 @@ class ShardBuilder:
                 raise RuntimeError(problem)
         if self.crash:
             _maybe_crash(self.crash, shard)
-        wanted = [n for e in self.extractors if (n := getattr(e, "num_threads", lambda: None)())]
         try:
-            with torch_threads(max(wanted, default=None)):
-                build_shard(self.out, shard, self.plan, self.extractors, self.batch_size,
-                            self.cfg)
+            build_shard(self.out, self.plan, shard, self.extractors, self.settings)
         except Exception as exc:  # name the shard in the driver's message
             raise RuntimeError(f"{shard_name(shard)} on {ray_cluster.node_name()}: "
                                f"{type(exc).__name__}: {exc}") from exc

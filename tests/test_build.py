@@ -308,7 +308,7 @@ def test_one_writer_per_store(tmp_path, synthetic_corpus):
 def test_speakers_selection_is_balanced(tmp_path, synthetic_corpus, capsys):
     out = tmp_path / "four"
     assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
-                 "--speakers", "4", "--seed", "1", "--workers", "2") == 0  # forked decoders
+                 "--speakers", "4", "--seed", "1", "--workers", "2") == 0  # two decode threads
     assert info(out, capsys)["speakers_by_gender"] == {"F": 2, "M": 2}
 
 
@@ -372,8 +372,8 @@ def test_interrupted_overwrite_leaves_an_incomplete_store(synthetic_corpus, tmp_
 
 
 def test_provenance_records_the_batch_size_used(synthetic_corpus, tmp_path):
-    from featstore.build import default_batch_size
     from featstore.extractors import ExtractorOptions, make_extractor
+    from featstore.machine import default_batch_size
 
     out = tmp_path / "s"
     assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
@@ -381,7 +381,7 @@ def test_provenance_records_the_batch_size_used(synthetic_corpus, tmp_path):
     used = featstore.open(out).provenance["batch_size"]
     assert isinstance(used, int) and used > 0
     opts = ExtractorOptions(device="cpu")
-    assert used == default_batch_size([make_extractor("mfcc", opts)], opts)
+    assert used == default_batch_size([make_extractor("mfcc", opts)], "cpu")
     assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
                  "--shard-size", "16", "--batch-size", "7", "--overwrite") == 0
     assert featstore.open(out).provenance["batch_size"] == 7
@@ -399,10 +399,28 @@ def test_resume_that_rebuilds_a_shard_drops_the_old_index_first(synthetic_corpus
     def killed(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fbuild, "_run", killed)
+    monkeypatch.setattr(fbuild, "build_shards", killed)
     assert build(*args, "--resume") == 130
     with pytest.raises(featstore.errors.UserError, match="incomplete"):
         featstore.open(tmp_path / "s")  # not an index naming a shard that is not there
     monkeypatch.undo()
     assert build(*args, "--resume") == 0
     assert main(["verify", str(tmp_path / "s")]) == 0
+
+
+def test_mfcc_build_imports_only_what_mfcc_needs(tmp_path, synthetic_corpus):
+    """A new process building MFCCs never imports transformers, pandas or scikit-learn (seconds
+    of start-up each), nor librosa or scipy: the modules it ends with are checked."""
+    code = (
+        "import sys\n"
+        "from featstore.cli import main\n"
+        f"rc = main(['build', '--source', {str(synthetic_corpus)!r}, '--out', "
+        f"{str(tmp_path / 's')!r}, '--features', 'mfcc', '--device', 'cpu', '--quiet'])\n"
+        "heavy = ('transformers', 'pandas', 'sklearn', 'librosa', 'scipy', 'xgboost')\n"
+        "print(rc, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["0", "[]"]
+    assert (tmp_path / "s" / "index.json").exists()  # it did build

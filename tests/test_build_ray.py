@@ -119,14 +119,14 @@ def test_worker_that_cannot_see_the_source_is_one_clear_line(real_data, tmp_path
     speaker = next(p for p in sorted((real_data / "test-other").iterdir()) if p.is_dir())
     shutil.copytree(speaker, corpus / "test-other" / speaker.name)
     shutil.copy(real_data / "SPEAKERS.TXT", corpus)
-    check = build_module._check_resume
+    check = build_module.adopt_plan
 
     def then_hide(*args):  # planned from the corpus; the workers will not find it
         plan = check(*args)
         corpus.rename(tmp_path / "elsewhere")
         return plan
 
-    monkeypatch.setattr(build_module, "_check_resume", then_hide)
+    monkeypatch.setattr(build_module, "adopt_plan", then_hide)
     rc = main(["build", "--source", str(corpus), "--features", "mfcc", "--device", "cpu",
                "--quiet", "--out", str(tmp_path / "store"), "--ray"])
     err = capsys.readouterr().err.strip().splitlines()

@@ -53,3 +53,38 @@ def test_invalid_parameters_are_user_errors():
         make_extractor("mfcc", ExtractorOptions(n_mfcc=200, n_mels=128))
     with pytest.raises(UserError, match="unknown feature"):
         make_extractor("spectrogram", ExtractorOptions())
+
+
+@pytest.mark.filterwarnings("ignore:At least one mel filterbank has all zero values")
+@pytest.mark.parametrize("n_fft,n_mels", [(2048, 128), (512, 40), (400, 80), (256, 128)])
+def test_mel_bands_cover_the_filterbank(n_fft, n_mels):
+    """The banded mel projection is the dense one without its zeros: same result."""
+    import torchaudio.functional as AF
+
+    from featstore.extractors.mfcc import MEL_BANDS, mel_bands
+
+    fbank = AF.melscale_fbanks(n_fft // 2 + 1, 0.0, 8000.0, n_mels, 16000, norm="slaney",
+                               mel_scale="slaney")
+    power = torch.rand(3, 7, n_fft // 2 + 1) * 100
+    banded = torch.zeros(3, 7, n_mels)
+    for m0, m1, lo, hi, weights in mel_bands(fbank, MEL_BANDS):
+        assert torch.count_nonzero(fbank[:lo, m0:m1]) == torch.count_nonzero(fbank[hi:, m0:m1]) == 0
+        banded[..., m0:m1] = power[..., lo:hi] @ weights
+    dense = power @ fbank
+    torch.testing.assert_close(banded, dense, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_blocks_and_batch_sizes_agree():
+    """CPU batches go through in blocks on a thread pool: any batch size, block size or pool
+    gives the same features."""
+    from featstore.extractors.mfcc import MFCCExtractor
+
+    batch = np.random.default_rng(2).normal(size=(9, 32000)).astype(np.float32) * 0.1
+    ref = _mfcc(batch)
+    ext = MFCCExtractor(ExtractorOptions())
+    x, n = torch.from_numpy(batch), torch.full((9,), 32000)
+    for block in (1, 4, 16):
+        ext.block = block
+        np.testing.assert_allclose(ext.extract(x, n)["mfcc"], ref, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(ext.extract(x[3:5], n[3:5])["mfcc"], ref[3:5], rtol=1e-5,
+                                   atol=1e-4)

@@ -8,13 +8,14 @@ import io
 import json
 import math
 import sys
+from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from featstore.cli import main
 
-TOP_KEYS = {"schema", "device", "device_name", "cpus", "torch_threads", "source", "files",
+TOP_KEYS = {"schema", "device", "device_name", "cpus", "torch_threads", "source", "scale", "files",
             "chunks", "audio_seconds", "repeat", "workers", "batch_size", "rows", "speedups",
             "peak_host_mb", "peak_gpu_mb", "versions"}
 ROW_KEYS = {"id", "section", "name", "audio_seconds", "seconds", "rtf", "note", "batch_size",
@@ -22,7 +23,8 @@ ROW_KEYS = {"id", "section", "name", "audio_seconds", "seconds", "rtf", "note", 
 MFCC_ROWS = ["decode", "mfcc_classic", "mfcc_batched", "mfcc_build", "mfcc_build_e2e",
              "mfcc_classic_e2e"]
 W2V_ROWS = ["wav2vec2_bare", "wav2vec2_unbatched", "wav2vec2_build"]
-SOURCE = ["--source", "synthetic", "--speakers", "4", "--device", "cpu", "--quiet"]
+SOURCE = ["--source", "synthetic", "--speakers", "4", "--device", "cpu", "--quiet",
+          "--repeat", "1"]
 
 
 def _perf(*args: str) -> tuple[int, str]:
@@ -39,6 +41,12 @@ def _chunked_seconds(paths: list[str], chunk: int = 32000) -> float:
         n = sf.info(p).frames
         total += n if n < chunk else n // chunk * chunk
     return total / 16000
+
+
+def _synthetic_root() -> Path:
+    from featstore.sources import resolve_source
+
+    return Path(resolve_source("synthetic", speakers=4).root)
 
 
 def _selected_paths() -> list[str]:
@@ -101,7 +109,7 @@ def test_audio_seconds_are_the_files_as_chunked(result):
 
 
 def test_markdown_table(result, tiny_wav2vec2):
-    from featstore.perf import render_markdown
+    from featstore.perf.report import render_markdown
 
     text = render_markdown(result)
     assert "| what" in text and "x real time" in text and "|---" in text
@@ -120,13 +128,50 @@ def test_markdown_table(result, tiny_wav2vec2):
 
 def test_classic_rows_are_skipped_without_librosa(monkeypatch, tmp_path):
     from featstore.extractors import ExtractorOptions
-    from featstore.perf import measure_classic_process, measure_mfcc_classic
+    from featstore.perf import classic
 
     monkeypatch.setitem(sys.modules, "librosa", None)  # import librosa -> ImportError
-    row = measure_mfcc_classic([], ExtractorOptions(), 1)
-    assert row["seconds"] is None and row["rtf"] is None and "librosa" in row["note"]
-    row, peak = measure_classic_process([], ExtractorOptions(), 1.0, 1, tmp_path)
-    assert row["rtf"] is None and peak is None
+    assert classic.in_process([], ExtractorOptions()) is None
+    assert classic.new_process([], ExtractorOptions(), tmp_path) is None
+    rc, out = _perf("--json")
+    assert rc == 0
+    result = json.loads(out)
+    rows = _rows(result)
+    for name in ("mfcc_classic", "mfcc_classic_e2e"):
+        assert rows[name]["rtf"] is None and "librosa" in rows[name]["note"]
+    assert rows["mfcc_build"]["rtf"] > 0 and rows["mfcc_build_e2e"]["rtf"] > 0
+    assert set(result["speedups"]) == set()
+
+
+def test_scale_tiles_the_files_under_new_speakers(tmp_path):
+    from featstore.perf.data import make_view
+    from featstore.sources import scan_librispeech
+
+    utts = sorted(scan_librispeech(_synthetic_root()).utterances, key=lambda u: u.utterance_id)
+    view = make_view(tmp_path / "view", utts, copies=3)
+    corpus = scan_librispeech(tmp_path / "view")
+    assert corpus.problems == []
+    assert [u.utterance_id for u in corpus.utterances] == [u.utterance_id for u in view]
+    assert len(view) == 3 * len(utts) and len({u.utterance_id for u in view}) == len(view)
+    speakers = {u.speaker_id for u in utts}
+    tiled = {u.speaker_id for u in view}
+    assert len(tiled) == 3 * len(speakers) and speakers < tiled  # copy 0 keeps the originals
+    gender = {u.speaker_id: u.gender for u in utts}
+    for u in corpus.utterances:  # each copy: same audio, same sex, a new speaker id
+        original = Path(u.path).resolve()
+        source = next(v for v in utts if Path(v.path).resolve() == original
+                      and v.utterance_id.split("-")[1:] == u.utterance_id.split("-")[1:])
+        assert u.gender == gender[source.speaker_id]
+
+
+def test_scale_multiplies_the_audio(result):
+    rc, out = _perf("--json", "--scale", "2")
+    assert rc == 0
+    scaled = json.loads(out)
+    assert scaled["scale"] == 2 and scaled["files"] == 2 * result["files"]
+    assert scaled["audio_seconds"] == pytest.approx(2 * result["audio_seconds"])
+    assert _rows(scaled)["mfcc_classic"]["audio_seconds"] == pytest.approx(
+        scaled["audio_seconds"])
 
 
 def test_bad_section_is_a_one_line_user_error(capsys):

@@ -60,9 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run = p.add_argument_group("run")
     run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: "
-                     "chosen from the device's free memory)")
-    run.add_argument("--workers", type=nonneg_int, help="decoding processes (default: 0, i.e. "
-                     "decode inline, on a CPU build with <= 4 cores; else min(4, cores))")
+                     "256 on CPU; wav2vec2 on CUDA: from free GPU memory)")
+    run.add_argument("--workers", type=nonneg_int, help="decoding threads, running ahead of "
+                     "extraction (default: 1 on CPU; on CUDA min(8, cores - 2)); 0 decodes "
+                     "inline")
     add_ray_argument(run, "build the shards in parallel")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 

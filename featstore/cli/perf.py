@@ -26,13 +26,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     feat.add_argument("--max-seconds", type=positive_float,
                       help="use only the first files totalling N seconds of audio (default: "
                       "all; wav2vec2 on CPU: 120)")
-    feat.add_argument("--repeat", type=positive_int, default=1,
-                      help="time each measurement N times and keep the best (default 1)")
+    feat.add_argument("--scale", type=positive_int, default=1,
+                      help="tile the selected files N times under new speaker ids (the real "
+                      "sample x8 is dev-clean's size; default 1)")
+    feat.add_argument("--repeat", type=positive_int, default=3,
+                      help="time each measurement N times, alternating the pairs compared, "
+                      "and report the median (default 3)")
     run = p.add_argument_group("run")
     run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: as "
                      "build chooses)")
-    run.add_argument("--workers", type=nonneg_int, help="decoding processes for build "
+    run.add_argument("--workers", type=nonneg_int, help="decoding threads for build "
                      "(default: as build chooses)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         source=args.source, subsets=args.subsets, speakers=args.speakers, seed=args.seed,
         cache_dir=args.cache_dir, features=args.features, model=args.model, device=args.device,
         batch_size=args.batch_size, workers=args.workers, max_seconds=args.max_seconds,
-        repeat=args.repeat, quiet=args.quiet,
+        scale=args.scale, repeat=args.repeat, quiet=args.quiet,
     ))
     print(json.dumps(result) if args.json else render_markdown(result))
     return 0

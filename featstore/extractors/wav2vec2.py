@@ -17,6 +17,7 @@ import torch
 
 from featstore.errors import UserError
 from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.machine import cpu_threads
 from featstore.pooling import masked_mean_std, valid_frames
 
 STORAGE_DTYPES = {"float16": torch.float16, "float32": torch.float32}
@@ -107,16 +108,6 @@ def suggest_batch_size(model: torch.nn.Module, options: ExtractorOptions) -> int
     return max(8, min(1024, batch))
 
 
-def cpu_threads(device: torch.device | str) -> int | None:
-    """On CPU, every core this process may use; None (keep torch's setting) on CUDA or when
-    the user chose with OMP_NUM_THREADS / MKL_NUM_THREADS."""
-    user_threads = any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
-    if torch.device(device).type != "cpu" or user_threads:
-        return None
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return len(cores) if cores else os.cpu_count() or 1
-
-
 def _check_layers(kind: str, layers: tuple[int, ...], total: int) -> tuple[int, ...]:
     bad = [i for i in layers if not 0 <= i < total]
     if bad or len(set(layers)) != len(layers):
@@ -180,7 +171,7 @@ class Wav2Vec2Extractor:
 
     def num_threads(self) -> int | None:
         """torch threads for extraction; build() applies them around extraction only."""
-        return cpu_threads(self.device)
+        return cpu_threads(self.device.type)
 
     def params(self) -> dict:
         return {
@@ -210,7 +201,7 @@ class Wav2Vec2Extractor:
                                    params))
         return out
 
-    def _normalise(self, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    def normalise(self, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         # Per chunk zero mean / unit variance over its real samples, as Wav2Vec2FeatureExtractor;
         # padding is set to padding_value as the feature extractor does with an attention mask.
         real = torch.arange(x.shape[1], device=x.device)[None, :] < n[:, None]
@@ -229,7 +220,7 @@ class Wav2Vec2Extractor:
         x = batch.to(self.device, torch.float32)
         n = n_samples.to(self.device).clamp(1, x.shape[1]).to(torch.float32)
         if self.normalize:
-            x = self._normalise(x, n)
+            x = self.normalise(x, n)
         compute = COMPUTE_DTYPES[self.compute_dtype]
         with torch.autocast(self.device.type, dtype=compute, enabled=compute != torch.float32):
             hidden = self.model(x, output_hidden_states=True).hidden_states

@@ -109,6 +109,8 @@ class ShardSink:
         while True:
             op, *args = self.queue.get()
             if op == "stop":
+                if writer is not None:  # a shard opened and never closed: it never appears
+                    writer.abort()
                 return
             if self.error is not None:
                 continue  # drain after a failure so producers never block forever
@@ -124,6 +126,7 @@ class ShardSink:
                 self.error = exc
                 if writer is not None:
                     writer.abort()
+                    writer = None
 
     def _put(self, *msg) -> None:
         self._check()

@@ -1,0 +1,67 @@
+"""Batch sizes and thread counts, chosen from the machine when the user gives none.
+
+* cores: the CPUs this process may use (its affinity mask, not the host's count);
+* torch threads: an extractor may ask for its own (``num_threads()``); they are set around
+  extraction only, since the setting is process-wide;
+* decode threads: soundfile (libsndfile via cffi) and the resampler release the GIL, so threads
+  decode in parallel with each other and with extraction. On CPU one thread suffices (decoding
+  runs at ~2,750x real time per core, faster than any CPU extraction) and more would take cores
+  from extraction; on a GPU the CPU only decodes, so up to 8 threads, leaving two cores for the
+  main thread (batching, transfers) and the shard writer;
+* batch size: the smallest an extractor suggests (wav2vec2 on CUDA: from free GPU memory),
+  else 256 chunks (CPU) or 1024 (GPU).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+MAX_DECODE_THREADS = 8
+
+
+def cores() -> int:
+    """CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def cpu_threads(device: str) -> int | None:
+    """torch threads for CPU extraction: every core; None (keep torch's setting) on CUDA or
+    when the user chose with OMP_NUM_THREADS / MKL_NUM_THREADS."""
+    user_threads = any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    if str(device).startswith("cuda") or user_threads:
+        return None
+    return cores()
+
+
+def decode_threads(device: str) -> int:
+    """Decoding threads when --workers is not given (see the module docstring)."""
+    if not str(device).startswith("cuda"):
+        return 1
+    return max(1, min(MAX_DECODE_THREADS, cores() - 2))
+
+
+def default_batch_size(extractors: list, device: str) -> int:
+    sizes = [getattr(e, "suggested_batch_size", lambda: None)() for e in extractors]
+    sizes = [s for s in sizes if s]
+    return min(sizes) if sizes else (1024 if str(device).startswith("cuda") else 256)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's thread count set to ``n`` (None: unchanged) inside the block only: the setting
+    is process-wide, and a build run inside a longer process (bench, tests, perf) must leave
+    what runs after it as it was."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None:
+            torch.set_num_threads(before)

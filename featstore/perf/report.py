@@ -1,0 +1,54 @@
+"""``featstore perf``'s result as markdown: a header line, the rows, the speed-ups and the
+resources used."""
+
+from __future__ import annotations
+
+import math
+
+SPEEDUP_LABELS = {
+    "mfcc_in_process": "mfcc in-process: featstore build vs classic",
+    "mfcc_extractor_only": "mfcc extractor only: batched vs classic",
+    "mfcc_end_to_end": "mfcc end to end (new process): featstore build vs classic",
+    "wav2vec2_pipeline_vs_bare": "wav2vec2 pipeline vs bare forward (target >= 0.9 on CPU)",
+    "wav2vec2_pipeline_vs_bare_excl_load": "wav2vec2 pipeline vs bare forward, model load "
+                                           "excluded",
+    "wav2vec2_batched_vs_unbatched": "wav2vec2 batched vs unbatched forward",
+}
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def render_markdown(result: dict) -> str:
+    from tabulate import tabulate
+
+    tiled = f", tiled {result['scale']}x" if result["scale"] > 1 else ""
+    head = (f"featstore perf on {result['device']} ({result['device_name']}), "
+            f"{result['cpus']} CPUs, {result['torch_threads']} torch threads; "
+            f"{result['source']}{tiled}: {result['files']} files, "
+            f"{_num(result['audio_seconds'])} s of audio in {result['chunks']} chunks; "
+            f"median of {result['repeat']}")
+    rows = [[r["name"], _num(r["audio_seconds"]), _num(r["seconds"], 3), _num(r["rtf"]),
+             r["note"]] for r in result["rows"]]
+    table = tabulate(rows, headers=["what", "audio s", "wall s", "x real time", "note"],
+                     tablefmt="github", colalign=("left", "right", "right", "right", "left"),
+                     disable_numparse=True)
+    parts = [head, "", table]
+    if result["speedups"]:
+        sp = [[SPEEDUP_LABELS.get(k, k), _num(v, 2)] for k, v in result["speedups"].items()]
+        parts += ["", tabulate(sp, headers=["speed-up", "x"], tablefmt="github",
+                               colalign=("left", "right"), disable_numparse=True)]
+    mem = result["peak_host_mb"]
+    tail = (f"peak host memory: {mem['self']:,.0f} MB this process, {mem['children']:,.0f} MB "
+            "largest child")
+    if "mfcc_build_e2e" in mem:
+        tail += f", {mem['mfcc_build_e2e']:,.0f} MB featstore build process"
+    if "mfcc_classic_e2e" in mem:
+        tail += f", {mem['mfcc_classic_e2e']:,.0f} MB classic process"
+    if result["peak_gpu_mb"] is not None:
+        tail += f"; peak GPU memory: {result['peak_gpu_mb']:,.0f} MB"
+    parts += ["", tail]
+    return "\n".join(parts)

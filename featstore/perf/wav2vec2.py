@@ -1,0 +1,72 @@
+"""The wav2vec2 section: the model's bare forward on pre-normalised chunks already on the
+device (batched, and one chunk at a time) against the real ``build()`` of the same files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from featstore import audio
+from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.machine import default_batch_size
+from featstore.perf.data import audio_seconds, stacked
+from featstore.perf.timing import alternate, make_row, timed
+
+UNBATCHED_CHUNKS = {"cpu": 30, "cuda": 256}
+
+
+def measure(decoded: list[audio.Chunks], opts: ExtractorOptions, batch_size: int | None,
+            repeat: int, pipeline: Callable[[], float]) -> tuple[list[dict], float]:
+    """Rows wav2vec2_bare, wav2vec2_unbatched and wav2vec2_build (``pipeline``: the timed real
+    build() of the same files). The batched forward and the pipeline alternate, so a busy
+    machine slows both alike and their ratio stays meaningful. Also returns the seconds of one
+    model load with imports warm (what build() pays first)."""
+    from featstore.extractors.wav2vec2 import COMPUTE_DTYPES, load_model
+
+    ext = make_extractor("wav2vec2", opts)  # imports transformers, loads the model
+    t0 = time.perf_counter()
+    load_model(opts.model)  # again, imports now warm: the cost build() pays
+    load_seconds = time.perf_counter() - t0
+    batch_size = batch_size or default_batch_size([ext], opts.device)
+    device = opts.device
+    compute = COMPUTE_DTYPES[ext.compute_dtype]
+    chunks, counts = stacked(decoded)
+    x, n = torch.from_numpy(chunks).to(device), torch.from_numpy(counts).to(device)
+    with torch.inference_mode():
+        n = n.clamp(1, x.shape[1]).to(torch.float32)
+        x = ext.normalise(x, n) if ext.normalize else x  # the pipeline's own normalisation
+
+    @torch.inference_mode()
+    def forward(batch: torch.Tensor) -> None:
+        with torch.autocast(torch.device(device).type, dtype=compute,
+                            enabled=compute != torch.float32):
+            ext.model(batch, output_hidden_states=True)
+
+    def batched() -> None:
+        for i in range(0, len(x), batch_size):
+            forward(x[i : i + batch_size])
+
+    few = x[: UNBATCHED_CHUNKS["cuda" if device.startswith("cuda") else "cpu"]]
+
+    def unbatched() -> None:
+        for i in range(len(few)):
+            forward(few[i : i + 1])
+
+    forward(x[:batch_size])  # warm-up: first-call allocations, kernel selection
+    forward(x[:1])
+    seconds = audio_seconds(decoded, opts.sample_rate)
+    runs = alternate({"bare": lambda: timed(batched, device), "build": pipeline}, repeat)
+    built = make_row("wav2vec2_build", "wav2vec2", "wav2vec2 pipeline (featstore build, "
+                     "in-process)", seconds, runs["build"], "build(): decode + normalise + "
+                     f"forward + pooling + writing, incl. model load (~{load_seconds:.1f} s)",
+                     batch_size)
+    bare = make_row("wav2vec2_bare", "wav2vec2", "wav2vec2 bare forward", seconds, runs["bare"],
+                    f"model forward + hidden states on {len(x)} pre-normalised chunks on "
+                    f"{device} ({ext.compute_dtype})", batch_size)
+    single = make_row("wav2vec2_unbatched", "wav2vec2", "wav2vec2 unbatched loop",
+                      float(counts[: len(few)].sum()) / opts.sample_rate,
+                      [timed(unbatched, device) for _ in range(repeat)],
+                      f"the same forward one chunk at a time, first {len(few)} chunks", 1)
+    return [bare, single, built], load_seconds

@@ -1,0 +1,84 @@
+"""``index.json``: written last, once every planned shard is checked, so a store with an index
+is complete. It lists the shards (rows, utterances, SHA-256), the features, every recorded
+problem and the provenance of the build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+
+from featstore import provenance
+from featstore.errors import UserError
+from featstore.store.layout import (
+    FORMAT_VERSION,
+    INDEX,
+    SHARDS,
+    sha256_file,
+    shard_name,
+    write_json_atomic,
+)
+
+
+def check_shards(out: Path, plan: dict) -> list[dict]:
+    """One index entry per planned shard, each read back from its published file; a UserError
+    names shards that are missing or are not the shard the plan says (the build is unfinished
+    or the folder was tampered with)."""
+    entries, bad = [], []
+    for i, (lo, hi) in enumerate(plan["shards"]):
+        path = out / SHARDS / shard_name(i)
+        try:
+            with h5py.File(path, "r") as f:
+                rows = int(f.attrs["num_rows"])
+                ok = int(f.attrs["shard"]) == i and len(f["meta/utterance_id"]) == rows
+                problems = json.loads(f.attrs["problems"])
+        except (OSError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            bad.append(path.name)
+            continue
+        entries.append({"file": path.name, "rows": rows, "utterances": hi - lo,
+                        "sha256": sha256_file(path), "problems": problems})
+    if bad:
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise UserError(f"{out}: shard(s) missing or unreadable: {', '.join(bad[:5])}{more}; "
+                        "finish the build with --resume")
+    return entries
+
+
+def finished_index(out: Path, num_shards: int) -> dict | None:
+    """The index of a store whose shards are all there already, or None if it needs writing.
+    A resume with nothing to build keeps index.json byte-identical (its created time, host and
+    command line would otherwise change every time)."""
+    try:
+        index = json.loads((out / INDEX).read_text())
+    except (OSError, ValueError):
+        return None
+    return index if len(index.get("shards", ())) == num_shards else None
+
+
+def write_index(out: Path, plan: dict, extractors: list, *, device: str,
+                batch_size: int | list[int] | None, where: dict | None = None) -> dict:
+    """Check every planned shard, then write ``index.json`` atomically; returns the index.
+    ``extractors`` give the feature specs; ``batch_size`` is the one the shards were built with
+    (a list when Ray workers chose different ones); ``where``: the provenance of a Ray build
+    (its cluster), in place of this machine's."""
+    shards = check_shards(out, plan)
+    problems = list(plan["source_problems"])
+    for s in shards:
+        problems += s.pop("problems")
+    index = {
+        "format_version": FORMAT_VERSION,
+        "num_rows": sum(s["rows"] for s in shards),
+        "shards": shards,
+        "features": {s.name: {"shape": list(s.shape), "dtype": s.dtype, "params": s.params,
+                              "extractor": e.name}
+                     for e in extractors for s in e.specs()},
+        "problems": problems,
+        "provenance": {**(where or provenance.record(device)), "params": plan["params"],
+                       "source_name": plan["source_name"],
+                       "batch_size": batch_size},  # the size used, default or not
+    }
+    write_json_atomic(out / INDEX, index)
+    return index
