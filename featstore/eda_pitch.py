@@ -74,6 +74,7 @@ def plot_f0(frames_f0: np.ndarray, stats: np.ndarray, genders: np.ndarray, path:
     for ax, title in ((left, "F0 of voiced frames"), (right, "median F0 per chunk")):
         ax.set_xscale("log")
         ax.set_xticks([50, 100, 200, 300, 500], ["50", "100", "200", "300", "500"])
+        ax.set_xticks([], minor=True)  # log axes label minor ticks (6x10^1) otherwise
         ax.set_xlabel("F0 (Hz)")
         ax.set_yticks([])
         ax.set_title(title)

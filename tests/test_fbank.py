@@ -84,3 +84,21 @@ def test_invalid_parameters_are_user_errors():
         _extractor(fbank_bins=2)
     with pytest.raises(UserError, match="dtype"):
         _extractor(fbank_dtype="int8")
+
+
+def test_build_flags_reach_the_extractors(synthetic_corpus, tmp_path):
+    import featstore
+    from featstore.cli import main
+
+    out = tmp_path / "s"
+    assert main(["build", "--source", str(synthetic_corpus), "--out", str(out), "--features",
+                 "pitch,fbank", "--fbank-bins", "40", "--fbank-dtype", "float32", "--f0-min",
+                 "60", "--f0-max", "400", "--pitch-hop-ms", "20", "--device", "cpu", "--quiet",
+                 "--workers", "0"]) == 0
+    features = featstore.open(out).features
+    assert features["fbank"].shape == (198, 40) and features["fbank"].dtype == "float32"
+    assert features["pitch/f0"].shape == (1 + 32000 // 320,)
+    params = features["pitch/f0"].params
+    assert (params["f0_min"], params["f0_max"], params["hop_length"]) == (60.0, 400.0, 320)
+    assert main(["build", "--source", str(synthetic_corpus), "--out", str(tmp_path / "bad"),
+                 "--features", "pitch", "--f0-min", "400", "--f0-max", "300", "--quiet"]) == 2
