@@ -24,7 +24,8 @@ from featstore.store.reader import Store
 
 CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
 CODE_FILES = ("bench/views.py", "bench/splits.py", "bench/metrics.py", "bench/cell.py",
-              "bench/selection.py", "bench/weights.py")
+              "bench/selection.py", "bench/weights.py", "featstore/pooling.py",
+              "featstore/pitch_stats.py")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,17 +1,24 @@
 """Feature views: how a model sees a store's features, by name.
 
     mfcc                   vector  per-chunk mean and std of each MFCC over its frames (2 x 13)
+    mfcc-deltas            vector  mean and std of MFCC, delta and delta-delta (6 x 13)
     mfcc-frames            frames  the MFCC frames as stored, [n, 63, 13]
+    pitch                  vector  log-F0 median, quartiles, std over voiced frames, voiced
+                                   fraction, no-voiced-frame flag (featstore.pitch_stats)
+    fbank                  vector  per-chunk mean and std of each Kaldi log-mel bin (2 x 80)
+    fbank-frames           frames  the Kaldi log-mel frames as stored, [n, 198, 80]
     wav2vec2:<layers>      vector  pooled mean and std of wav2vec2 layer(s), concatenated (2 x D);
                                    <layers> is one layer (6), a list (0,6,12), a range (4-8) or
                                    all. Several layers are averaged uniformly: the unlearned
                                    version of SUPERB's layer-weighted sum.
     wav2vec2-frames:<l>    frames  frame-level states of layer l (build with --frames-layers l)
     audio                  audio   the int16 waveform of each chunk
+    <view>+<view>...       vector  vector views side by side, e.g. mfcc+pitch
 
 Vector views are float32. Frame and audio views keep their stored dtype (float16 / int16):
 the models convert one batch at a time, so a large array is never copied whole in float32.
 A view the store lacks is a one-line error naming the ``featstore build`` flag that adds it.
+Statistics over frames count only the frames of real audio (not a short chunk's zero padding).
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from featstore.errors import UserError
-from featstore.pooling import masked_mean_std, valid_frames
-from featstore.store.reader import Store
+from featstore.pitch_stats import pitch_stats
+from featstore.pooling import deltas, masked_mean_std, valid_frames
+from featstore.store.reader import FeatureInfo, Store
 
 KINDS = ("vector", "frames", "audio")
 BLOCK = 2048  # rows per read when pooling: bounds the float32 copy of [n, L, D] float16 arrays
@@ -31,14 +39,24 @@ BLOCK = 2048  # rows per read when pooling: bounds the float32 copy of [n, L, D]
 # name syntax -> (kind, description), for `bench list` and error messages
 CATALOGUE = {
     "mfcc": ("vector", "per-chunk mean and std of each MFCC over frames covering real audio"),
+    "mfcc-deltas": ("vector", "mean and std of MFCC, delta and delta-delta (Kaldi deltas, "
+                    "window 2)"),
     "mfcc-frames": ("frames", "MFCC frames as stored [n, frames, n_mfcc]"),
+    "pitch": ("vector", "median, quartiles and std of log-F0 over voiced frames, voiced "
+              "fraction, flag for chunks without a voiced frame"),
+    "fbank": ("vector", "per-chunk mean and std of each Kaldi log-mel bin"),
+    "fbank-frames": ("frames", "Kaldi log-mel frames as stored [n, frames, bins]"),
     "wav2vec2:<layer>": ("vector", "pooled mean+std of one wav2vec2 layer, e.g. wav2vec2:6"),
     "wav2vec2:<list|range|all>": ("vector", "uniform average over layers of pooled mean+std, "
                                   "e.g. wav2vec2:0,6,12, wav2vec2:4-8, wav2vec2:all"),
     "wav2vec2-frames:<layer>": ("frames", "frame-level states of one layer (needs "
                                 "--frames-layers at build)"),
     "audio": ("audio", "int16 waveform of each chunk"),
+    "<view>+<view>": ("vector", "vector views side by side, e.g. mfcc+pitch, "
+                      "mfcc+pitch+wav2vec2:6"),
 }
+FRAME_FEATURES = {"mfcc": "mfcc", "mfcc-deltas": "mfcc", "mfcc-frames": "mfcc",
+                  "fbank": "fbank", "fbank-frames": "fbank"}
 
 
 class ViewError(UserError):
@@ -66,24 +84,73 @@ def _missing(store: Store, view: str, extractor: str, extra: str = "") -> ViewEr
                      f"with `featstore build --features {flag}{extra}`")
 
 
+def real_frames(info: FeatureInfo, n_samples: np.ndarray, n_frames: int) -> np.ndarray:
+    """Frames of real audio per chunk. Kaldi's snip-edges frames (fbank): those that fit the
+    real samples, i.e. the frames Kaldi computes on the unpadded audio; centred frames (MFCC):
+    those whose centre lies in real audio, as the wav2vec2 pooling counts."""
+    p = info.params
+    if p.get("snip_edges"):
+        n = 1 + (np.asarray(n_samples, np.int64) - p["frame_length"]) // p["frame_shift"]
+        return np.clip(n, 1, n_frames)
+    return valid_frames(n_samples, p.get("hop_length", 512), n_frames)
+
+
 @dataclass(frozen=True)
-class MFCCView(View):
+class FrameFeatureView(View):
+    """A frame-level feature (mfcc, fbank) as stored, or pooled: mean and std per chunk, with
+    delta and delta-delta for ``deltas``."""
+
+    feature: str = "mfcc"
     frames: bool = False
+    deltas: bool = False
 
     def check(self, store: Store) -> None:
-        if "mfcc" not in store.features:
-            raise _missing(store, self.name, "mfcc")
+        if self.feature not in store.features:
+            raise _missing(store, self.name, self.feature)
 
     def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
-        X = store.load("mfcc", rows).astype(np.float32, copy=False)
         if self.frames:
-            return X
-        # Pool over frames whose centre lies in real audio, as the wav2vec2 pooling does: the
-        # zero padding of an utterance's last chunk would otherwise shift its statistics.
-        hop = store.features["mfcc"].params.get("hop_length", 512)
-        k = valid_frames(store.meta["n_samples"].to_numpy()[rows], hop, X.shape[1])
-        mean, std = masked_mean_std(X, k, axis=1)  # float32 sums, float64 division
-        return np.concatenate([mean, std], axis=1).astype(np.float32)
+            return store.load(self.feature, rows)
+        info = store.features[self.feature]
+        n_samples = store.meta["n_samples"].to_numpy()
+        return np.concatenate([self._pool(store.load(self.feature, part), info, n_samples[part])
+                               for part in np.array_split(rows, max(1, -(-len(rows) // BLOCK)))])
+
+    def _pool(self, X: np.ndarray, info: FeatureInfo, n_samples: np.ndarray) -> np.ndarray:
+        # Pool over frames of real audio only: the zero padding of an utterance's last chunk
+        # would otherwise shift its statistics.
+        X = X.astype(np.float32, copy=False)
+        k = real_frames(info, n_samples, X.shape[1])
+        parts = [X]
+        if self.deltas:
+            parts.append(deltas(X, k))
+            parts.append(deltas(parts[-1], k))
+        stats = [masked_mean_std(x, k, axis=1) for x in parts]  # float32 sums, float64 division
+        return np.concatenate([s for pair in stats for s in pair], axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PitchView(View):
+    def check(self, store: Store) -> None:
+        if "pitch/f0" not in store.features:
+            raise _missing(store, self.name, "pitch")
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        n_samples = store.meta["n_samples"].to_numpy()[rows]
+        params = store.features["pitch/f0"].params
+        return pitch_stats(store.load("pitch/f0", rows), n_samples, params)
+
+
+@dataclass(frozen=True)
+class ConcatView(View):
+    parts: tuple[View, ...] = ()
+
+    def check(self, store: Store) -> None:
+        for part in self.parts:
+            part.check(store)
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([p.load(store, rows) for p in self.parts], axis=1)
 
 
 @dataclass(frozen=True)
@@ -167,12 +234,23 @@ def parse_layers(text: str) -> tuple[int, ...] | None:
     return tuple(dict.fromkeys(layers))
 
 
+VALID = ("mfcc, mfcc-deltas, mfcc-frames, pitch, fbank, fbank-frames, "
+         "wav2vec2:<layer|list|range|all> (e.g. wav2vec2:6, wav2vec2:0,6,12, wav2vec2:4-8, "
+         "wav2vec2:all), wav2vec2-frames:<layer>, audio, and vector views joined with + "
+         "(e.g. mfcc+pitch)")
+
+
 def parse_view(name: str) -> View:
     """The view called ``name``; ViewError (listing the valid names) if there is none."""
     if not isinstance(name, str):
         raise ViewError(f"a feature view name must be a string, got {name!r}")
-    if name in ("mfcc", "mfcc-frames"):
-        return MFCCView(name, CATALOGUE[name][0], frames=name == "mfcc-frames")
+    if "+" in name:
+        return _parse_concat(name)
+    if name in FRAME_FEATURES:
+        return FrameFeatureView(name, CATALOGUE[name][0], feature=FRAME_FEATURES[name],
+                                frames=name.endswith("-frames"), deltas=name == "mfcc-deltas")
+    if name == "pitch":
+        return PitchView(name, "vector")
     if name == "audio":
         return AudioView(name, "audio")
     head, sep, arg = name.partition(":")
@@ -183,19 +261,32 @@ def parse_view(name: str) -> View:
             return Wav2Vec2FramesView(name, "frames", layer=int(arg))
     except ValueError:
         pass
-    raise ViewError(f"unknown feature view '{name}'; valid views: mfcc, mfcc-frames, "
-                    "wav2vec2:<layer|list|range|all> (e.g. wav2vec2:6, wav2vec2:0,6,12, "
-                    "wav2vec2:4-8, wav2vec2:all), wav2vec2-frames:<layer>, audio")
+    raise ViewError(f"unknown feature view '{name}'; valid views: {VALID}")
+
+
+def _parse_concat(name: str) -> ConcatView:
+    names = name.split("+")
+    if "" in names:
+        raise ViewError(f"feature view '{name}': an empty part around '+'")
+    if len(set(names)) < len(names):
+        raise ViewError(f"feature view '{name}' names a view twice")
+    parts = tuple(parse_view(n) for n in names)
+    for part in parts:
+        if part.kind != "vector":
+            raise ViewError(f"feature view '{name}': '+' joins vector views only, and "
+                            f"'{part.name}' is {part.kind}")
+    return ConcatView(name, "vector", parts=parts)
 
 
 def split_names(text: str) -> list[str]:
-    """A comma list of view names; a bare number or range continues the previous name, so
-    'mfcc,wav2vec2:0,6,12' is ['mfcc', 'wav2vec2:0,6,12']."""
+    """A comma list of view names; a bare number or range continues the previous name's layer
+    list, so 'mfcc,wav2vec2:0,6,12' is ['mfcc', 'wav2vec2:0,6,12'] and 'wav2vec2:0,6+pitch'
+    is one name."""
     out: list[str] = []
     for token in (t.strip() for t in text.split(",")):
         if not token:
             continue
-        if out and re.fullmatch(r"\d+(-\d+)?", token) and ":" in out[-1]:
+        if out and re.fullmatch(r"\d+(-\d+)?(\+.*)?", token) and ":" in out[-1].split("+")[-1]:
             out[-1] += "," + token
         else:
             out.append(token)
@@ -203,8 +294,11 @@ def split_names(text: str) -> list[str]:
 
 
 def store_views(store: Store) -> list[str]:
-    """The concrete view names ``store`` can provide (each stored wav2vec2 layer, and all)."""
-    names = ["mfcc", "mfcc-frames"] if "mfcc" in store.features else []
+    """The concrete view names ``store`` can provide (each stored wav2vec2 layer, and all);
+    any vector views among them can be joined with +."""
+    names = ["mfcc", "mfcc-deltas", "mfcc-frames"] if "mfcc" in store.features else []
+    names += ["pitch"] if "pitch/f0" in store.features else []
+    names += ["fbank", "fbank-frames"] if "fbank" in store.features else []
     if "wav2vec2/mean" in store.features:
         layers = store.features["wav2vec2/mean"].params.get("layers", [])
         names += [f"wav2vec2:{layer}" for layer in layers] + ["wav2vec2:all"]

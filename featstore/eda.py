@@ -1,4 +1,5 @@
-"""Exploratory report on a store's MFCCs: gender distributions, outliers, heatmaps, PCA.
+"""Exploratory report on a store's MFCCs: gender distributions, outliers, heatmaps, PCA; and
+its pitch by gender when the store has one (``featstore.eda_pitch``).
 
 Statistics are plain functions on numpy arrays / DataFrames; plotting functions take their
 results and write one PNG each. ``write_report`` ties them together (``featstore eda``).
@@ -289,6 +290,12 @@ def write_report(store_path: str | os.PathLike, out_dir: str | os.PathLike,
                 examples.append((g, utt, mat, n_samples / sample_rate))
         # 4. PCA of [mean, std] per chunk
         scores, ratios = pca_embed(np.hstack([means, stds]))
+        # 5. pitch
+        pitch = None
+        if "pitch/f0" in store.features:
+            from featstore import eda_pitch
+
+            pitch = eda_pitch.load_pitch(store, rows)
 
     paths = [out / name for name in FIGURES]
     plot_gender_hists(means, genders, paths[0])
@@ -299,6 +306,11 @@ def write_report(store_path: str | os.PathLike, out_dir: str | os.PathLike,
     plot_pca(scores, speakers, ratios, "PCA of per-chunk MFCC mean+std, by speaker", paths[4])
 
     text = _render(summary, len(rows), seed, gtable, otable, examples, ratios)
+    if pitch is not None:
+        stats, frames_f0 = pitch
+        paths.append(out / eda_pitch.FIGURE)
+        eda_pitch.plot_f0(frames_f0, stats, genders, paths[-1])
+        text += "\n".join(eda_pitch.render(eda_pitch.f0_table(stats, genders, speakers)))
     report = out / "report.md"
     report.write_text(text)
     return EdaResult(report, paths, len(rows))

@@ -69,3 +69,19 @@ def masked_mean_std(x: Any, n_valid: Any, axis: int = 1) -> tuple[Any, Any]:
     expand = (slice(None),) * axis + (None,)
     var = (((x - mean[expand]) * mask) ** 2).sum(axis) / n
     return mean, (np.sqrt(var) if torch is None else var.sqrt())
+
+
+def deltas(x: np.ndarray, n_valid: np.ndarray, width: int = 2) -> np.ndarray:
+    """Kaldi / HTK regression deltas over time (axis 1) of [rows, frames, d]:
+    sum_n n (x[t+n] - x[t-n]) / (2 sum_n n^2) for n = 1..width, with row i's frame index
+    clamped to its own [0, n_valid[i] - 1], so the padded frames after them are never read
+    (their deltas are those of the last real frame's neighbourhood and are to be masked)."""
+    x = np.asarray(x)
+    t = np.arange(x.shape[1])
+    last = np.asarray(n_valid).reshape(-1, 1) - 1
+    out = np.zeros_like(x)
+    for n in range(1, width + 1):
+        ahead = np.minimum(t + n, last)[..., None]
+        behind = np.clip(t - n, 0, last)[..., None]
+        out += n * (np.take_along_axis(x, ahead, 1) - np.take_along_axis(x, behind, 1))
+    return out / (2 * sum(n * n for n in range(1, width + 1)))

@@ -27,12 +27,13 @@ def synthetic_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_store(tmp_path_factory, synthetic_corpus) -> Path:
-    """An MFCC + audio store of the synthetic corpus, built through the CLI."""
+    """An MFCC, pitch, fbank and audio store of the synthetic corpus, built through the CLI."""
     from featstore.cli import main
 
     out = tmp_path_factory.mktemp("stores") / "synth"
     rc = main(["build", "--source", str(synthetic_corpus), "--out", str(out), "--features",
-               "mfcc,audio", "--device", "cpu", "--quiet", "--workers", "0", "--shard-size", "8"])
+               "mfcc,pitch,fbank,audio", "--device", "cpu", "--quiet", "--workers", "0",
+               "--shard-size", "8"])
     assert rc == 0
     return out
 

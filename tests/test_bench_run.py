@@ -335,7 +335,7 @@ def test_views_on_an_mfcc_store(synthetic_store):
     assert parse_view("mfcc-frames").load(store, rows).shape == (3, 63, 13)
     assert parse_view("audio").load(store, rows).dtype == np.int16
     with pytest.raises(ViewError, match=r"no wav2vec2 features: rebuild with `featstore build "
-                                        r"--features mfcc,audio,wav2vec2`"):
+                                        r"--features mfcc,pitch,fbank,audio,wav2vec2`"):
         parse_view("wav2vec2:6").check(store)
     with pytest.raises(ViewError, match="--frames-layers 3"):
         parse_view("wav2vec2-frames:3").check(store)
@@ -363,7 +363,7 @@ def test_missing_views_stop_the_run_or_are_skipped_and_listed(synthetic_store, t
                             {"features": ["wav2vec2:all"], "models": ["logreg", "mlp"]}]}})
     assert main(["run", str(cfg), "--out", str(tmp_path / "a"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--features mfcc,audio,wav2vec2" in err[0]
+    assert len(err) == 1 and "--features mfcc,pitch,fbank,audio,wav2vec2" in err[0]
 
     out = tmp_path / "b"
     assert main(["run", str(cfg), "--out", str(out), "--quiet", "--skip-missing-views"]) == 0

@@ -60,7 +60,7 @@ def test_layer_views(w2v_store):
     assert parse_view("wav2vec2-frames:1").load(store, rows[:2]).shape == (2, 99, 32)
     with pytest.raises(ViewError, match=r"stored frame layers: 1\)"):
         parse_view("wav2vec2-frames:2").check(store)
-    assert store_views(store) == ["mfcc", "mfcc-frames", "wav2vec2:0", "wav2vec2:2",
+    assert store_views(store) == ["mfcc", "mfcc-deltas", "mfcc-frames", "wav2vec2:0", "wav2vec2:2",
                                   "wav2vec2:all", "wav2vec2-frames:1", "audio"]
 
 

@@ -16,6 +16,7 @@ from featstore.eda import (
     subsample_rows,
     valid_frames,
 )
+from featstore.eda_pitch import FIGURE, f0_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -55,6 +56,41 @@ def test_synthetic_genders_separate(eda_out):
     line = next(x for x in report.splitlines() if x.startswith("Largest gender separation"))
     d = float(line.split("d=")[1].split(")")[0])
     assert abs(d) > 1.0
+
+
+def test_pitch_section(eda_out, synthetic_store):
+    """The synthetic women speak at 180-260 Hz and the men at 85-150 Hz: the F0 figure is
+    drawn and the speaker-level d of median log-F0 is large and positive (F - M)."""
+    assert (eda_out / FIGURE).read_bytes()[:8] == PNG_MAGIC
+    report = (eda_out / "report.md").read_text()
+    assert f"]({FIGURE})" in report
+    line = next(x for x in report.splitlines() if x.startswith("Cohen's d of median log-F0"))
+    d_chunks, d_speakers = (float(p.split(" over")[0]) for p in line.split(": ")[1].split(", ")[:2])
+    assert d_chunks > 2 and d_speakers > 2
+    hz = {row.split("|")[1].strip(): float(row.split("|")[4]) for row in report.splitlines()
+          if row.startswith(("| F ", "| M ")) and row.count("|") == 5}
+    assert 170 < hz["F"] < 270 and 80 < hz["M"] < 160
+
+
+def test_f0_table_by_hand():
+    # chunk medians (log Hz): F speaker a: 200, 200; F b: 220; M c: 100, 110; M d: 120; one
+    # chunk of M d without a voiced frame (flag 1) is left out
+    hz = np.array([200, 200, 220, 100, 110, 120, 1.0])
+    stats = np.zeros((7, 6), np.float32)
+    stats[:, 0] = np.log(hz)
+    stats[6, 5] = 1
+    genders = np.array(list("FFFMMMM"))
+    speakers = np.array(list("aabccdd"))
+    table = f0_table(stats, genders, speakers)
+    assert table["chunks"].tolist() == [3, 3] and table["speakers"].tolist() == [2, 2]
+    assert table["median F0 (Hz)"].tolist() == pytest.approx([200, 110], rel=1e-5)
+    logs = np.log(hz)
+    assert table.attrs["d_chunks"] == pytest.approx(cohens_d(logs[:3], logs[3:6])[0], rel=1e-5)
+    spk_f = [np.log(200), np.log(220)]
+    spk_m = [np.log([100, 110]).mean(), np.log(120)]
+    assert table.attrs["d_speakers"] == pytest.approx(
+        cohens_d(np.array(spk_f), np.array(spk_m))[0], rel=1e-5)
+    assert table.attrs["unvoiced_chunks"] == 1
 
 
 def test_count_outliers_by_hand():

@@ -21,6 +21,7 @@ def small_config(path: Path, store: Path) -> Path:
                                    "selection": "validation", "seeds": 1}},
         "tasks": {
             "gender": {"grid": [{"features": ["mfcc"], "models": ["majority", "logreg"]},
+                                {"features": ["mfcc+pitch"], "models": ["logreg"]},
                                 {"features": ["wav2vec2:all"], "models": ["logreg"]},
                                 {"features": ["audio"], "models": ["hf-finetune"]}]},
             "speaker": {"grid": [{"features": ["mfcc"], "models": ["logreg"]},
@@ -40,11 +41,12 @@ def test_main_path_on_the_embedded_sample(loadable, tiny_wav2vec2, tmp_path, cap
     index = json.loads((store / "index.json").read_text())
     features = index["provenance"]["params"]["features"]
     if loadable:
-        assert features == ["mfcc", "wav2vec2", "audio"] and "skipped" not in err
+        assert features == ["mfcc", "pitch", "fbank", "wav2vec2", "audio"]
+        assert "skipped" not in err
     else:
         notice = [line for line in err.splitlines() if "wav2vec2 features skipped" in line]
         assert len(notice) == 1 and "--model" in notice[0]
-        assert features == ["mfcc", "audio"]
+        assert features == ["mfcc", "pitch", "fbank", "audio"]
     assert featstore_main(["verify", str(store)]) == 0
 
     run = tmp_path / "run"
@@ -54,6 +56,7 @@ def test_main_path_on_the_embedded_sample(loadable, tiny_wav2vec2, tmp_path, cap
     board = (run / "leaderboard.md").read_text()
     assert "## gender" in board and "## speaker" in board
     assert (run / "leaderboard.png").is_file()
+    assert "| mfcc+pitch" in board.split("## speaker")[0]
     if loadable:
         assert "Skipped grid entries" not in board and "| wav2vec2:all" in board
         assert "hf-finetune" in board.split("## speaker")[0]

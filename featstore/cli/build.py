@@ -17,7 +17,7 @@ from featstore.cli.types import (
 from featstore.extractors import NAMES, ExtractorOptions
 from featstore.sources.hf_corpus import DEFAULT_COLUMNS
 
-DEFAULT_FEATURES = "mfcc,wav2vec2,audio"
+DEFAULT_FEATURES = "mfcc,pitch,fbank,wav2vec2,audio"
 OPTIONAL_BY_DEFAULT = ("wav2vec2",)  # without --features, an unloadable model is a notice
 
 
@@ -47,6 +47,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     feat.add_argument("--n-fft", type=positive_int, default=2048)
     feat.add_argument("--hop-length", type=positive_int, default=512)
     feat.add_argument("--n-mels", type=positive_int, default=128)
+    feat.add_argument("--f0-min", type=positive_float, default=50.0,
+                      help="pitch search range, lowest F0 in Hz (default 50)")
+    feat.add_argument("--f0-max", type=positive_float, default=500.0,
+                      help="pitch search range, highest F0 in Hz (default 500)")
+    feat.add_argument("--pitch-hop-ms", type=positive_float, default=10.0,
+                      help="pitch frame hop in ms (default 10)")
+    feat.add_argument("--fbank-bins", type=positive_int, default=80,
+                      help="Kaldi fbank mel bins (default 80; MFCC's are --n-mels)")
+    feat.add_argument("--fbank-dtype", default="float16", choices=["float16", "float32"],
+                      help="storage dtype of fbank frames (default float16)")
     feat.add_argument("--model", default="facebook/wav2vec2-base",
                       help="wav2vec2 hub id or local path")
     feat.add_argument("--dtype", default="float16", choices=["float16", "float32"],
@@ -75,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length,
         n_mels=args.n_mels, model=args.model, dtype=args.dtype, layers=args.layers,
         frames_layers=args.frames_layers, compute_dtype=args.compute_dtype,
+        f0_min=args.f0_min, f0_max=args.f0_max, pitch_hop_ms=args.pitch_hop_ms,
+        fbank_bins=args.fbank_bins, fbank_dtype=args.fbank_dtype,
     )
     build(BuildConfig(
         out=args.out, source=args.source, subsets=args.subsets, speakers=args.speakers,

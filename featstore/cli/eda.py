@@ -1,4 +1,4 @@
-"""featstore eda: exploratory report on a store's MFCCs (markdown + PNGs)."""
+"""featstore eda: exploratory report on a store's MFCCs and pitch (markdown + PNGs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feature extractors, by name (``--features mfcc,wav2vec2,audio``)."""
+"""Feature extractors, by name (``--features mfcc,pitch,fbank,wav2vec2,audio``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from featstore.errors import UserError
 from featstore.extractors.base import EXTRACTORS, Extractor, ExtractorOptions, FeatureSpec
 
 # Modules are imported on demand so an MFCC-only build never pays for importing transformers.
-_MODULES = {"mfcc": "featstore.extractors.mfcc", "wav2vec2": "featstore.extractors.wav2vec2",
+_MODULES = {"mfcc": "featstore.extractors.mfcc", "pitch": "featstore.extractors.pitch",
+            "fbank": "featstore.extractors.fbank", "wav2vec2": "featstore.extractors.wav2vec2",
             "audio": "featstore.extractors.audio"}
 NAMES = tuple(_MODULES)
 

@@ -45,6 +45,13 @@ class ExtractorOptions:
     layers: tuple[int, ...] | None = None  # None: every layer
     frames_layers: tuple[int, ...] = ()
     compute_dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16
+    # pitch (YIN)
+    f0_min: float = 50.0
+    f0_max: float = 500.0
+    pitch_hop_ms: float = 10.0
+    # Kaldi fbank
+    fbank_bins: int = 80
+    fbank_dtype: str = "float16"  # storage dtype
 
 
 class Extractor(Protocol):
