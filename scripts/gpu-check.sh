@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The GPU check: CUDA results against CPU results (MFCC, wav2vec2 bf16 vs float32, every other
+# registered extractor), x real time of MFCC and wav2vec2-base builds at the default batch size
+# and two others, with each stage (decoding, model forward, writer) alone, and xgboost, mlp and
+# cnn bench cells on the GPU; progress on stderr, one JSON summary on stdout (exit 0: all ok).
+#
+#   bash scripts/gpu-check.sh                          # on a machine with a GPU (~3 min on an H100)
+#   bash scripts/gpu-check.sh --device cpu --small     # the dry run the test suite does
+#
+# Python: $PYTHON if set, else the project's .venv (scripts/setup.sh), else a system python3
+# that has torch (a GPU machine without network), else scripts/setup.sh makes .venv. Nothing is
+# downloaded: the wav2vec2 weights are random (base-sized, the cost of the real model) and made
+# here, and the audio is the LibriSpeech sample shipped in the package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "${PYTHON:-}" ]; then
+    PY=$PYTHON
+elif [ -x .venv/bin/python ]; then
+    PY=.venv/bin/python
+elif command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null; then
+    PY=python3
+else
+    bash scripts/setup.sh >&2
+    PY=.venv/bin/python
+fi
+exec "$PY" scripts/gpu_check.py "$@"
