@@ -47,19 +47,11 @@ def _private_cache(tmp_path_factory):
     yield
 
 
-def save_tiny_wav2vec2(path: Path, layers: int = 2, dim: int = 32) -> Path:
+def save_tiny_wav2vec2(path: Path) -> Path:
     """A tiny random wav2vec2 with base's conv stack (2 s -> 99 frames), saved like a hub model."""
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from featstore.perf.wav2vec2 import save_random_wav2vec2
 
-    cfg = Wav2Vec2Config(
-        hidden_size=dim, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )
-    torch.manual_seed(0)
-    Wav2Vec2Model(cfg).save_pretrained(path)
-    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(path)
-    return path
+    return save_random_wav2vec2(path, tiny=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,47 +1,86 @@
-"""scripts/gpu-check.sh runs end to end: a small --device cpu dry run of the same code."""
+"""scripts/gpu-check.sh: a dry run on the CPU (the device checked against itself) exercises
+every section and the JSON summary; the parity check flags a device that disagrees."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_gpu_check_dry_run_on_cpu(tmp_path):
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu-check.sh"), "--device", "cpu",
-                           "--dry-run", "--chunks", "4"],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout)  # stdout is the JSON summary alone
-    # every computed extractor compared, each output judged
-    assert {"mfcc", "wav2vec2"} <= set(summary["parity"])
-    assert "audio" not in summary["parity"]
-    for outputs in summary["parity"].values():
-        assert outputs and all(v["ok"] for v in outputs.values())
-    assert summary["parity"]["wav2vec2"]["wav2vec2/mean"]["min_cosine"] > 0.999
-    # three batch sizes per feature, the default one first, each timed on the same audio
-    for feature in ("mfcc", "wav2vec2"):
-        rows = [r for r in summary["throughput"] if r["feature"] == feature]
-        assert [r["default_batch"] for r in rows] == [True, False, False]
-        sizes = [r["batch_size"] for r in rows]
-        assert sizes[1] == max(1, sizes[0] // 2) and sizes[2] == 2 * sizes[0]
-        assert all(r["x_real_time"] > 0 and r["audio_seconds"] > 60 for r in rows)
-    cells = {(r["model"], r["features"]): r for r in summary["bench"]}
-    assert set(cells) == {("xgboost", "mfcc"), ("mlp", "mfcc"), ("cnn", "mfcc-frames")}
-    assert all(r["status"] == "ok" and 0 <= r["accuracy"] <= 1 for r in cells.values())
-    assert summary["parity_ok"] and summary["bench_ok"]
+def _script():
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_gpu_check_without_cuda_is_one_line():
+def test_dry_run_on_cpu(tmp_path):
+    from featstore.extractors import NAMES
+
+    res = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu-check.sh"), "--device", "cpu", "--small", "--out",
+         str(tmp_path / "summary.json")], capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHON": sys.executable}, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout.strip().splitlines()[-1])  # one JSON object on stdout
+    assert summary == json.loads((tmp_path / "summary.json").read_text())
+    assert summary["ok"] and summary["device"] == "cpu" and summary["missing_modules"] == []
+
+    parity = summary["parity"]
+    assert set(NAMES) <= set(parity)  # every registered extractor, whatever they are
+    for name in NAMES:
+        assert parity[name]["ok"], (name, parity[name])
+    assert parity["mfcc"]["mfcc"]["max_abs_diff"] == 0.0  # the same device: the same numbers
+    assert parity["wav2vec2"]["min_cosine"] > 0.9999
+
+    speed = summary["speed"]
+    assert speed["audio_seconds"] > 0 and speed["input_pipeline_rtf"] > 0
+    assert speed["writer_wav2vec2_rtf"] > 0 and speed["mfcc"]["extractor_rtf"] > 0
+    for section in ("mfcc", "wav2vec2"):
+        rtfs = speed[section]["build_rtf"]
+        assert len(rtfs) == 3 and str(speed[section]["default_batch_size"]) in rtfs
+        assert all(v > 0 for v in rtfs.values())
+    w2v = speed["wav2vec2"]
+    assert w2v["bare_forward_rtf"] > 0 and w2v["goal_rtf"] == 10_000
+    assert w2v["slowest_stage"] in ("input pipeline", "writer", "model forward")
+
+    cells = summary["bench"]["cells"]
+    assert set(cells) == {"xgboost", "mlp", "cnn"}
+    assert all(c["status"] == "ok" and c["device"] == "cpu" for c in cells.values())
+
+
+def test_parity_flags_a_device_that_disagrees(monkeypatch, tiny_wav2vec2):
+    import featstore.extractors as fx
+
+    real = fx.make_extractor
+
+    def skewed(name, options):
+        ext = real(name, options)
+        if options.compute_dtype != "float32":  # the device side (the CPU side asks float32)
+            extract = ext.extract
+            ext.extract = lambda x, n: {k: v + 1 for k, v in extract(x, n).items()}
+        return ext
+
+    monkeypatch.setattr(fx, "make_extractor", skewed)
+    out = _script().parity("cpu", tiny_wav2vec2, 2)
+    assert not out["ok"] and not out["mfcc"]["ok"] and not out["audio"]["ok"]
+    assert out["mfcc"]["mfcc"]["max_abs_diff"] > 0.01
+
+
+def test_no_cuda_is_a_usage_error():
     import torch
 
     if torch.cuda.is_available():
-        pytest.skip("a GPU machine runs the real check instead")
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu-check.sh"), "--device", "cuda"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("gpu-check: no CUDA device here")
+        pytest.skip("a GPU is visible: --device cuda is valid here")
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu-check.sh"), "--device", "cuda"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHON": sys.executable})
+    assert res.returncode == 2 and "no CUDA GPU" in res.stderr

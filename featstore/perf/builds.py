@@ -3,8 +3,9 @@ new process (start-up, imports and writing the store included)."""
 
 from __future__ import annotations
 
-import itertools
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,36 +17,42 @@ from featstore.perf.timing import run_process, timed
 
 def in_process(view: Path, feature: str, cfg: PerfConfig, device: str, tmp: Path,
                batch_size: int | None = None) -> Callable[[], float]:
-    """A timed ``build()`` of one feature of ``view``, into a fresh store each time."""
-    counter = itertools.count()
+    """A timed ``build()`` of one feature of ``view``, into a fresh store each time (removed
+    once timed)."""
 
-    def run() -> None:
-        build(BuildConfig(
-            out=tmp / f"{feature}-store-{next(counter)}", source=str(view), features=[feature],
-            chunk_seconds=cfg.chunk_seconds, batch_size=batch_size or cfg.batch_size,
-            workers=cfg.workers, quiet=True,
-            extract=ExtractorOptions(device=device, model=cfg.model),
-        ))
+    def run() -> float:
+        out = Path(tempfile.mkdtemp(prefix=f"{feature}-store-", dir=tmp))
+        try:
+            return timed(lambda: build(BuildConfig(
+                out=out, source=str(view), features=[feature],
+                chunk_seconds=cfg.chunk_seconds, batch_size=batch_size or cfg.batch_size,
+                workers=cfg.workers, quiet=True,
+                extract=ExtractorOptions(device=device, model=cfg.model),
+            )), device)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
 
-    return lambda: timed(run, device)
+    return run
 
 
 def new_process(view: Path, feature: str, cfg: PerfConfig, device: str, tmp: Path
                 ) -> tuple[Callable[[], float], list[float]]:
     """A timed ``python -m featstore build`` of one feature of ``view``, and a list that
     receives each run's peak memory (MB)."""
-    counter = itertools.count()
     extra = [] if cfg.batch_size is None else ["--batch-size", str(cfg.batch_size)]
     extra += [] if cfg.workers is None else ["--workers", str(cfg.workers)]
     peaks: list[float] = []
 
     def run() -> float:
-        out = tmp / f"{feature}-e2e-{next(counter)}"
-        seconds, peak = run_process(
-            [sys.executable, "-m", "featstore", "build", "--source", str(view), "--out",
-             str(out), "--features", feature, "--device", device, "--chunk-seconds",
-             str(cfg.chunk_seconds), "--model", cfg.model, "--quiet", *extra],
-            tmp, "python -m featstore build")
+        out = Path(tempfile.mkdtemp(prefix=f"{feature}-e2e-", dir=tmp))
+        try:
+            seconds, peak = run_process(
+                [sys.executable, "-m", "featstore", "build", "--source", str(view), "--out",
+                 str(out), "--features", feature, "--device", device, "--chunk-seconds",
+                 str(cfg.chunk_seconds), "--model", cfg.model, "--quiet", *extra],
+                tmp, "python -m featstore build")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
         peaks.append(peak)
         return seconds
 

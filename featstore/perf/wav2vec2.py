@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -70,3 +71,22 @@ def measure(decoded: list[audio.Chunks], opts: ExtractorOptions, batch_size: int
                       [timed(unbatched, device) for _ in range(repeat)],
                       f"the same forward one chunk at a time, first {len(few)} chunks", 1)
     return [bare, single, built], load_seconds
+
+
+def save_random_wav2vec2(path: Path, *, tiny: bool = False, seed: int = 0) -> Path:
+    """A randomly initialised wav2vec2 saved like a hub model (``save_pretrained``), loadable
+    with ``--model PATH`` where no weights can be downloaded. Default: base-sized (94.4M
+    parameters, 12 layers of 768: the cost of ``facebook/wav2vec2-base``); ``tiny``: 2 layers of
+    32 on base's conv stack (2 s -> 99 frames), for tests."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                 num_conv_pos_embedding_groups=4)
+    torch.manual_seed(seed)
+    Wav2Vec2Model(Wav2Vec2Config(**(small if tiny else {}))).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(path)
+    return Path(path)
