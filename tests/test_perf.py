@@ -178,3 +178,22 @@ def test_bad_section_is_a_one_line_user_error(capsys):
     assert main(["perf", "--features", "audio", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "choose from mfcc, wav2vec2" in err
+
+
+def test_pitch_and_fbank_sections_time_ours_against_the_per_chunk_reference():
+    rc, out = _perf("--features", "pitch,fbank", "--json")
+    assert rc == 0
+    result = json.loads(out)
+    rows = _rows(result)
+    assert [r["id"] for r in result["rows"]] == [
+        "decode", "pitch_batched", "pitch_reference", "fbank_batched", "fbank_reference"]
+    assert set(result["speedups"]) == {"pitch_batched_vs_reference",
+                                       "fbank_batched_vs_reference"}
+    assert set(result["batch_size"]) == {"pitch", "fbank"}
+    for f in ("pitch", "fbank"):
+        assert rows[f"{f}_batched"]["audio_seconds"] == pytest.approx(result["audio_seconds"])
+        ref = rows[f"{f}_reference"]  # at most REFERENCE_CHUNKS chunks of 2 s
+        assert 0 < ref["audio_seconds"] <= min(result["audio_seconds"], 200 * 2.0) + 1e-9
+        assert ref["rtf"] > 0 and rows[f"{f}_batched"]["rtf"] > 0
+    assert "librosa.yin" in rows["pitch_reference"]["note"]
+    assert "kaldi.fbank" in rows["fbank_reference"]["note"]

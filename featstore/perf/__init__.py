@@ -64,7 +64,7 @@ from featstore.device import resolve_device
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions
 from featstore.machine import cores, cpu_threads, torch_threads
-from featstore.perf import builds, mfcc, wav2vec2
+from featstore.perf import builds, frame_features, mfcc, wav2vec2
 from featstore.perf.config import PerfConfig
 from featstore.perf.data import audio_seconds, make_view, measure_decode, select, warm_page_cache
 from featstore.perf.report import render_markdown
@@ -74,7 +74,7 @@ from featstore.sources import resolve_source, select_speakers
 __all__ = ["SCHEMA", "SECTIONS", "PerfConfig", "render_markdown", "run_perf"]
 
 SCHEMA = 2
-SECTIONS = ("mfcc", "wav2vec2")
+SECTIONS = ("mfcc", "wav2vec2", "pitch", "fbank")
 CPU_WAV2VEC2_SECONDS = 120.0  # default cap for wav2vec2 on CPU: keeps a run to about a minute
 
 
@@ -102,7 +102,7 @@ def run_perf(cfg: PerfConfig) -> dict:
     utts = sorted(corpus.utterances, key=lambda u: u.utterance_id)
     if not utts:
         raise UserError(f"no utterances found in {corpus.name}")
-    caps = {"mfcc": cfg.max_seconds, "wav2vec2": cfg.max_seconds}
+    caps = dict.fromkeys(SECTIONS, cfg.max_seconds)
     if cfg.max_seconds is None and device == "cpu":
         caps["wav2vec2"] = CPU_WAV2VEC2_SECONDS
     chosen = {f: select(utts, caps[f]) for f in features}
@@ -137,6 +137,11 @@ def run_perf(cfg: PerfConfig) -> dict:
                 rows += section_rows
                 peaks.update(section_peaks)
                 result["batch_size"]["mfcc"] = section_rows[1]["batch_size"]
+            elif f in ("pitch", "fbank"):
+                log(f"{f}: batched extractor and the per-chunk reference, alternated")
+                section_rows = frame_features.measure(f, dec, opts, cfg.batch_size, cfg.repeat)
+                rows += section_rows
+                result["batch_size"][f] = section_rows[0]["batch_size"]
             else:
                 log(f"wav2vec2: model {cfg.model}: bare forward and build(), alternated, then "
                     "one chunk at a time")
@@ -169,6 +174,9 @@ def _speedups(result: dict, rows: dict[str, dict]) -> dict[str, float]:
         out.update(mfcc_in_process=ratio(rows, "mfcc_build", "mfcc_classic"),
                    mfcc_extractor_only=ratio(rows, "mfcc_batched", "mfcc_classic"),
                    mfcc_end_to_end=ratio(rows, "mfcc_build_e2e", "mfcc_classic_e2e"))
+    for f in ("pitch", "fbank"):
+        if f"{f}_batched" in rows:
+            out[f"{f}_batched_vs_reference"] = ratio(rows, f"{f}_batched", f"{f}_reference")
     if "wav2vec2_build" in rows:
         out["wav2vec2_pipeline_vs_bare"] = ratio(rows, "wav2vec2_build", "wav2vec2_bare")
         steady = rows["wav2vec2_build"]["seconds"] - result["wav2vec2_load_seconds"]

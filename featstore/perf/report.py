@@ -13,6 +13,8 @@ SPEEDUP_LABELS = {
     "wav2vec2_pipeline_vs_bare_excl_load": "wav2vec2 pipeline vs bare forward, model load "
                                            "excluded",
     "wav2vec2_batched_vs_unbatched": "wav2vec2 batched vs unbatched forward",
+    "pitch_batched_vs_reference": "pitch batched vs librosa.yin one chunk at a time",
+    "fbank_batched_vs_reference": "fbank batched vs torchaudio kaldi.fbank one chunk at a time",
 }
 
 
