@@ -39,7 +39,14 @@ def decode(path: str | BinaryIO, sample_rate: int = 16000) -> Decoded:
     """Read ``path`` (a file, or a file-like object of encoded audio) as mono float32 at
     ``sample_rate``. Raises AudioError with a reason."""
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as f:
+            sr = f.samplerate
+            if f.subtype == "PCM_16":  # LibriSpeech's FLAC: libsndfile's own int -> float
+                # conversion costs ~13% of the decode; numpy's gives the same floats (x / 2^15)
+                data = f.read(dtype="int16", always_2d=True).astype(np.float32)
+                data *= np.float32(1 / 32768)
+            else:
+                data = f.read(dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for corrupt / non-audio input
         raise AudioError(f"cannot decode: {str(exc).splitlines()[0][:200]}") from None
     notes = []

@@ -48,3 +48,17 @@ def test_decode_notes_silence(tmp_path):
     sf.write(tmp_path / "z.flac", np.zeros(16000), 16000)
     d = audio.decode(str(tmp_path / "z.flac"))
     assert "digital silence (kept)" in d.notes
+
+
+@pytest.mark.parametrize("fmt,subtype,channels", [("FLAC", "PCM_16", 1), ("WAV", "PCM_16", 2),
+                                                  ("WAV", "PCM_24", 1), ("WAV", "FLOAT", 1)])
+def test_decode_gives_libsndfile_floats(tmp_path, fmt, subtype, channels):
+    """16-bit files are read as int16 and scaled by numpy (faster): the same floats as
+    libsndfile's own conversion, and other formats as before."""
+    rng = np.random.default_rng(0)
+    data = np.clip(rng.normal(size=(16000, channels)) * 0.3, -1, 1).astype(np.float32)
+    data[0], data[1] = -1.0, 1.0  # the extremes
+    path = tmp_path / f"x.{fmt.lower()}"
+    sf.write(path, data, 16000, format=fmt, subtype=subtype)
+    expected = sf.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+    np.testing.assert_array_equal(audio.decode(str(path)).samples, expected)

@@ -72,8 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: "
                      "256 on CPU; wav2vec2 on CUDA: from free GPU memory)")
     run.add_argument("--workers", type=nonneg_int, help="decoding threads, running ahead of "
-                     "extraction (default: 1 on CPU; on CUDA min(8, cores - 2)); 0 decodes "
-                     "inline")
+                     "extraction (default: one per core on CPU, on CUDA cores - 2; at most 8); "
+                     "0 decodes inline")
     add_ray_argument(run, "build the shards in parallel")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
