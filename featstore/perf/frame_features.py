@@ -9,18 +9,17 @@ import numpy as np
 import torch
 
 from featstore import audio
-from featstore.extractors import ExtractorOptions, make_extractor
-from featstore.machine import default_batch_size
-from featstore.perf.data import stacked
+from featstore.extractors import ExtractorOptions
+from featstore.perf.batched import batched_run
 from featstore.perf.timing import alternate, make_row, timed
 
 REFERENCE_CHUNKS = 200  # the per-chunk references run on at most this many chunks (slow ones)
 YIN_FRAME = 1024  # librosa.yin's frame: >= 2 periods of 50 Hz at 16 kHz, as librosa asks
 
 
-def _reference(name: str, ext, opts: ExtractorOptions) -> tuple[Callable, str] | None:
-    """A function of one chunk (float32 numpy), and its description; None without librosa."""
-    p = ext.params()
+def _reference(name: str, p: dict, opts: ExtractorOptions) -> tuple[Callable, str] | None:
+    """A function of one chunk (float32 numpy), and its description; None without librosa.
+    ``p``: our extractor's parameters (the range and hop librosa.yin is given)."""
     if name == "fbank":
         from torchaudio.compliance import kaldi
 
@@ -44,29 +43,19 @@ def _reference(name: str, ext, opts: ExtractorOptions) -> tuple[Callable, str] |
 def measure(name: str, decoded: list[audio.Chunks], opts: ExtractorOptions,
             batch_size: int | None, repeat: int) -> list[dict]:
     """Rows ``<name>_batched`` and ``<name>_reference``, timed alternately."""
-    ext = make_extractor(name, opts)
-    batch_size = batch_size or default_batch_size([ext], opts.device)
-    chunks, counts = stacked(decoded)
-    x, n = torch.from_numpy(chunks).to(opts.device), torch.from_numpy(counts).to(opts.device)
+    ours = batched_run(name, decoded, opts, batch_size)
+    chunks, counts = ours.chunks, ours.counts
     seconds = float(counts.sum()) / opts.sample_rate
-    ext.extract(x[:batch_size], n[:batch_size])  # warm-up: first-call allocations
-
-    def batched() -> float:
-        def run() -> None:
-            for i in range(0, len(x), batch_size):
-                ext.extract(x[i : i + batch_size], n[i : i + batch_size])
-        return timed(run, opts.device)
-
-    fns = {"ours": batched}
-    reference = _reference(name, ext, opts)
+    fns = {"ours": lambda: timed(ours.run, opts.device)}
+    reference = _reference(name, ours.extractor.params(), opts)
     few = chunks[:REFERENCE_CHUNKS]
     if reference is not None:
         one_chunk, _ = reference
         fns["reference"] = lambda: timed(lambda: [one_chunk(c) for c in few])
     runs = alternate(fns, repeat)
     rows = [make_row(f"{name}_batched", name, f"{name} batched (in-process)", seconds,
-                     runs["ours"], f"our extractor on {len(x)} decoded chunks on {opts.device}, "
-                     "incl. copy back to host", batch_size)]
+                     runs["ours"], f"our extractor on {len(counts)} decoded chunks on "
+                     f"{opts.device}, incl. copy back to host", ours.batch_size)]
     if reference is None:
         rows.append(make_row(f"{name}_reference", name, f"{name} reference", 0.0, None,
                              "librosa is not installed"))

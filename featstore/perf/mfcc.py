@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from featstore import audio
-from featstore.extractors import ExtractorOptions, make_extractor
-from featstore.machine import default_batch_size
+from featstore.extractors import ExtractorOptions
 from featstore.perf import builds, classic
+from featstore.perf.batched import batched_run
 from featstore.perf.config import PerfConfig
-from featstore.perf.data import audio_seconds, stacked
+from featstore.perf.data import audio_seconds
 from featstore.perf.timing import alternate, make_row, timed
 from featstore.sources.base import Utterance
 
@@ -20,21 +18,12 @@ from featstore.sources.base import Utterance
 def measure_batched(decoded: list[audio.Chunks], opts: ExtractorOptions,
                     batch_size: int | None, repeat: int) -> dict:
     """Our extractor alone on chunks already decoded (and on the device)."""
-    ext = make_extractor("mfcc", opts)
-    batch_size = batch_size or default_batch_size([ext], opts.device)
-    chunks, counts = stacked(decoded)
-    x, n = torch.from_numpy(chunks).to(opts.device), torch.from_numpy(counts).to(opts.device)
-    ext.extract(x[:batch_size], n[:batch_size])  # warm-up: first-call allocations
-
-    def run() -> None:
-        for i in range(0, len(x), batch_size):
-            ext.extract(x[i : i + batch_size], n[i : i + batch_size])
-
-    runs = [timed(run, opts.device) for _ in range(repeat)]
+    ours = batched_run("mfcc", decoded, opts, batch_size)
+    runs = [timed(ours.run, opts.device) for _ in range(repeat)]
     return make_row("mfcc_batched", "mfcc", "mfcc batched (in-process)",
                     audio_seconds(decoded, opts.sample_rate), runs,
-                    f"our extractor on {len(x)} decoded chunks on {opts.device}, incl. copy "
-                    "back to host", batch_size)
+                    f"our extractor on {len(ours.counts)} decoded chunks on {opts.device}, incl. "
+                    "copy back to host", ours.batch_size)
 
 
 def measure(view: Path, utts: list[Utterance], decoded: list[audio.Chunks], cfg: PerfConfig,
