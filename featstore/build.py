@@ -11,6 +11,7 @@ pending shards (featstore/build_ray.py), the driver writes the index.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions, make_extractor
 from featstore.pipeline import RunSettings, build_shard
 from featstore.sources import resolve_source, select_speakers
+from featstore.sources.base import AudioInput, Utterance
 from featstore.store.folder import check_folder, clear_store, make_folder
 from featstore.store.index import finished_index, write_index
 from featstore.store.layout import INDEX
@@ -142,7 +144,8 @@ def plan_params(cfg: BuildConfig, extractors: list) -> dict:
     } | ({"source_options": cfg.source_options} if cfg.source_options else {})
 
 
-def run_settings(cfg: BuildConfig, extractors: list, reader=None) -> RunSettings:
+def run_settings(cfg: BuildConfig, extractors: list,
+                 reader: Callable[[Utterance], AudioInput] | None = None) -> RunSettings:
     """The batch size and decode threads given, else chosen from the machine; ``reader``: the
     corpus's audio reader (None: files by path)."""
     opts = cfg.extract
