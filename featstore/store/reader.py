@@ -72,7 +72,7 @@ class Store:
         parts = []
         for i in range(len(self.shards)):
             grp = self._file(i)["meta"]
-            cols = {c: np.char.decode(grp[c][()], "ascii") for c in META_COLUMNS}
+            cols = {c: np.char.decode(grp[c][()], "utf-8") for c in META_COLUMNS}
             cols.update({c: grp[c][()] for c in META_NUMERIC})
             parts.append(pd.DataFrame(cols))
         if not parts:

@@ -10,8 +10,9 @@ HDF5 layout choices (see README "Store format"):
   audio, and it made this one writer thread (which holds the GIL while HDF5 works) ~3x slower,
   enough to hold back a GPU build; ``fletcher32`` on every dataset so corruption is caught on
   read;
-- metadata strings are fixed-length ASCII, which (unlike variable-length strings) can carry
-  the fletcher32 filter.
+- metadata strings are fixed-length UTF-8 (width in bytes), which (unlike variable-length
+  strings) can carry the fletcher32 filter; stores written before hold ASCII, which reads the
+  same.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class ShardWriter:
         self.rows = 0
         self.file = h5py.File(self.tmp, "w")
         for col in META_COLUMNS:
-            _create(self.file, f"meta/{col}", (), f"S{max(1, meta_widths[col])}", True)
+            _create(self.file, f"meta/{col}", (),
+                    h5py.string_dtype("utf-8", max(1, meta_widths[col])), True)
         for col, dtype in META_NUMERIC.items():
             _create(self.file, f"meta/{col}", (), dtype, True)
         for spec in specs:
@@ -81,7 +83,9 @@ class ShardWriter:
             if len(value) != n:
                 raise ValueError(f"{name}: {len(value)} rows, expected {n}")
             ds.resize(self.rows + n, axis=0)
-            ds[self.rows :] = np.asarray(value).astype(ds.dtype, copy=False)
+            # a string column is copied: that keeps h5py's UTF-8 tag on the dtype (numpy drops it
+            # when copy=False finds the plain bytes dtype equal)
+            ds[self.rows :] = np.asarray(value).astype(ds.dtype, copy=ds.dtype.kind == "S")
         self.rows += n
 
     def close(self, problems: list[dict]) -> int:
