@@ -10,6 +10,7 @@ pending shards (featstore/build_ray.py), the driver writes the index.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,12 +19,12 @@ from tqdm import tqdm
 from featstore import audio
 from featstore.build_setup import BuildConfig, load_extractors, run_settings
 from featstore.device import resolve_device
-from featstore.errors import UserError
+from featstore.errors import DiskFull, UserError, mb
 from featstore.pipeline import RunSettings, build_shard
 from featstore.sources import resolve_source, select_speakers
 from featstore.store.folder import check_folder, clear_store, make_folder
 from featstore.store.index import finished_index, write_index
-from featstore.store.layout import INDEX
+from featstore.store.layout import INDEX, SHARDS, shard_name
 from featstore.store.plan import adopt_plan, make_plan, pending_shards, remove_temporaries
 from featstore.store.writer import ShardSink, StoreLock
 
@@ -108,12 +109,21 @@ def build_shards(out: Path, plan: dict, shards: list[int], extractors: list,
     bounds = plan["shards"]
     total = sum(bounds[i][1] - bounds[i][0] for i in shards)
     sink = ShardSink()
-    with tqdm(total=total, unit="utt", desc="build", disable=quiet or None) as bar:
-        try:
-            for i in shards:
-                build_shard(out, plan, i, extractors, settings, sink=sink, progress=bar.update)
-        finally:
-            sink.finish()
+    try:
+        with tqdm(total=total, unit="utt", desc="build", disable=quiet or None) as bar:
+            try:
+                for i in shards:
+                    build_shard(out, plan, i, extractors, settings, sink=sink,
+                                progress=bar.update)
+            finally:
+                sink.finish()
+    except DiskFull as exc:
+        left = [i for i in shards if not (out / SHARDS / shard_name(i)).exists()]
+        free = shutil.disk_usage(out).free
+        raise DiskFull(exc.path, exc.needed, (
+            f"no space left on the device for {Path(exc.path).name} in {out / SHARDS} (it needs "
+            f"{mb(exc.needed)}, {mb(free)} free); the {len(left)} shard(s) left need about "
+            f"{mb(exc.needed * len(left))}: make room, then rerun with --resume")) from None
 
 
 def _summary(index: dict) -> None:
