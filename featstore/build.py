@@ -5,8 +5,9 @@ is the unit of work and of resumption: ``featstore.pipeline.build_shard`` writes
 publishes it whole, so ``--resume`` re-plans, checks the plan is the same, and builds only the
 shards that are missing or are not the planned shard (featstore/store/shards.py);
 ``featstore.store.index.write_index`` checks them all and writes the index last. A full disk
-stops the build with one line (exit 1) naming the shard and the space still needed. With ``--ray`` the same two public steps run on a Ray cluster: workers build the
-pending shards (featstore/build_ray.py), the driver writes the index.
+stops the build with one line (exit 1) naming the shard and the space still needed. With
+``--ray`` the same two public steps run on a Ray cluster: workers build the pending shards
+(featstore/build_ray.py), the driver writes the index.
 """
 
 from __future__ import annotations
