@@ -19,7 +19,8 @@ from bench import metrics, selection, weights
 from bench import results as rfiles
 from bench.config import Config
 from bench.plan import Cell
-from bench.splits import UNIT_COLUMN, Split, labels, split_groups
+from bench.splits import Split, labels, split_groups
+from bench.tasks import TASKS
 from bench.views import View, parse_view
 from featstore import provenance
 from featstore.store.reader import Store
@@ -135,12 +136,13 @@ def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path
     meta = ctx.store.meta
     y_all = labels(meta, cell.task)
     utt_all = meta["utterance_id"].to_numpy()
-    unit_all = meta[UNIT_COLUMN[cell.task]].to_numpy()  # what intervals and the CI resample
+    # the task's independent unit: what intervals, the CI and paired tests count
+    unit_all = split_groups(meta, cell.task)
     test = split.test
     X_test, y_test = data.take(test), y_all[test]
     rec: dict = {"n_train": len(split.train), "n_val": len(split.validation),
                  "n_test": len(test), "n_classes": len(np.unique(y_all[split.rows()])),
-                 "unit": UNIT_COLUMN[cell.task], "n_test_units": len(np.unique(unit_all[test]))}
+                 "unit": TASKS[cell.task].unit, "n_test_units": len(np.unique(unit_all[test]))}
     _cuda_reset(ctx.device)
     before = peak_host_mb()
     if spec.kind == "clusterer":
@@ -178,7 +180,7 @@ def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path
         rec["speaker_accuracy"] = metrics.group_accuracy(correct, speakers[test])
         ci = metrics.bootstrap_ci(correct, unit_all[test], ctx.config.bootstrap, seed=cell.seed)
         rec["accuracy_ci"] = list(ci) if ci else None
-        rec["ci_resamples"] = f"test {'speakers' if cell.task == 'gender' else 'utterances'}"
+        rec["ci_resamples"] = f"test {TASKS[cell.task].unit}s"
         _, counts = np.unique(y_test, return_counts=True)
         rec["chance_accuracy"] = float(counts.max() / counts.sum())  # always the test majority
     rec["peak_host_mb"] = peak_host_mb()

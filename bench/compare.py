@@ -5,8 +5,9 @@ so two stores built separately from the same audio pair up even though their row
 index hashes differ. A cell pairs when both runs tested exactly the same chunks with the same
 true labels; otherwise its row says why no test was run.
 
-The primary test works on independent units (test speakers for gender, test utterances for
-speaker ID; chunks of one unit are correlated): each unit's accuracy in B minus its accuracy
+The primary test works on independent units (the task's unit, bench/tasks/: test speakers for
+gender, test sessions -- chapters of multi-chapter speakers, else utterances -- for speaker ID;
+chunks of one unit are correlated): each unit's accuracy in B minus its accuracy
 in A, tested with a paired sign-flip permutation test (``bench.stats.sign_flip_test``). One
 more row per (task, features, model) pools the seeds that paired: each unit's difference is
 averaged over the seeds that tested it, then tested the same way. The exact McNemar test on
@@ -151,7 +152,8 @@ def compare(run_a: str | Path, run_b: str | Path) -> str:
     lines = ["# Comparison of runs", "", f"- A: `{run_a}`", f"- B: `{run_b}`",
              "- chunks are paired by content (utterance, start sample), whatever the store",
              "- p (sign-flip, per unit): paired sign-flip test on per-unit accuracy differences "
-             "(units: test speakers for gender, test utterances for speaker ID); seed `all` "
+             "(units: the task's, bench/tasks/: speakers for gender, sessions (chapter, else "
+             "utterance) for speaker ID); seed `all` "
              "averages each unit's difference over the seeds that paired",
              "- p (McNemar, chunks): exact McNemar on single chunks, which are correlated "
              "within a unit: indicative only", ""]

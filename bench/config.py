@@ -54,16 +54,11 @@ import yaml
 from bench import config_values as v
 from bench.config_values import ConfigError
 from bench.selection import METHODS as SELECTION_METHODS
+from bench.tasks import TASKS
 from bench.views import ViewError, parse_view
-from bench.weights import DEFAULT as WEIGHT_DEFAULT
 from bench.weights import SCHEMES as WEIGHT_SCHEMES
 from models import MODELS, ModelSpec, list_models
 
-TASKS = {
-    "gender": "F vs M; split by speaker, test and validation speakers balanced by gender",
-    "speaker": "closed-set speaker identification; split by utterance, every speaker on "
-               "train and test",
-}
 DEVICE_SECTIONS = ("cpu", "cuda")  # per-device parameter overrides under models.<name>
 TOP_KEYS = ("store", "out", "device", "seeds", "selection", "folds", "validation_fraction",
             "test_fraction", "bootstrap", "tasks", "models")
@@ -84,11 +79,11 @@ class TaskConfig:
     name: str
     grid: tuple[GridEntry, ...]
     subsets: tuple[str, ...] | None = None
-    weighting: str = ""  # "" -> the task's default (bench.weights.DEFAULT)
+    weighting: str = ""  # "" -> the task's default (bench.tasks: Task.weighting)
 
     @property
     def weights(self) -> str:
-        return self.weighting or WEIGHT_DEFAULT[self.name]
+        return self.weighting or TASKS[self.name].weighting
 
     @property
     def features(self) -> list[str]:

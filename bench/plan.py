@@ -17,16 +17,13 @@ from pathlib import Path
 
 import models
 from bench import selection
+from bench.code_version import code_version
 from bench.config import Config, ConfigError, device_kind
 from bench.splits import Split, check_split, make_split
 from bench.views import ViewError, parse_view
 from featstore.store.reader import Store
 
 CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
-CODE_FILES = ("bench/views.py", "bench/splits.py", "bench/metrics.py", "bench/cell.py",
-              "bench/selection.py", "bench/weights.py", "featstore/pooling.py",
-              "featstore/pitch_stats.py")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -47,16 +44,6 @@ class Cell:
 
 
 # ---- versions and keys --------------------------------------------------------------------
-
-
-def code_version() -> str:
-    """Hash of the code that decides a cell's numbers: the models and the bench modules that
-    split, load and score (not the report). git commits miss uncommitted edits."""
-    h = hashlib.sha256()
-    files = sorted((ROOT / "models").glob("*.py")) + [ROOT / f for f in CODE_FILES]
-    for path in files:
-        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def store_hash(store: Store) -> str:
