@@ -21,6 +21,7 @@ from bench.config import Config
 from bench.plan import Cell
 from bench.splits import Split, labels, split_groups
 from bench.tasks import TASKS
+from bench.verification import cell as verification_cell
 from bench.views import View, parse_view
 from featstore import provenance
 from featstore.store.reader import Store
@@ -70,11 +71,18 @@ class ViewCache:
 # ---- one cell -----------------------------------------------------------------------------
 
 
+def model_kind(cell: Cell) -> str:
+    """classifier | clusterer (models/), or backend (a verification task's scorer)."""
+    if TASKS[cell.task].kind == "verification":
+        return "backend"
+    return models.MODELS[cell.model].kind
+
+
 def cell_record(cell: Cell, device: str) -> dict:
     """The fields of a cell's record known before it runs."""
     return {"key": cell.key, "task": cell.task, "features": cell.features,
             "view_kind": parse_view(cell.features).kind, "model": cell.model,
-            "model_kind": models.MODELS[cell.model].kind, "seed": cell.seed,
+            "model_kind": model_kind(cell), "seed": cell.seed,
             "params": jsonable(cell.params), "device_overrides": jsonable(cell.overrides),
             "device": device, "started": provenance.now()}
 
@@ -131,6 +139,8 @@ def _cuda_peak_mb(device: str) -> float | None:
 def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path | None) -> dict:
     """Fit, predict and score one cell; returns its results record (fields of a failure are
     filled by the caller)."""
+    if TASKS[cell.task].kind == "verification":
+        return _run_verification(ctx, cell, data)
     spec = models.MODELS[cell.model]
     split = ctx.splits[cell.task][cell.seed]
     meta = ctx.store.meta
@@ -190,6 +200,17 @@ def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path
     rec["predictions"] = rfiles.save_predictions(
         ctx.run_dir, cell.key, test, y_test, y_pred, utt_all[test],
         meta["start_sample"].to_numpy()[test], unit_all[test])
+    return rec
+
+
+def _run_verification(ctx: RunContext, cell: Cell, data: TaskData) -> dict:
+    before = peak_host_mb()
+    rec, arrays = verification_cell.run(ctx, cell, data.take,
+                                        ctx.config.tasks[cell.task].nontarget_trials)
+    rec["peak_host_mb"] = peak_host_mb()
+    rec["host_mb_increase"] = rec["peak_host_mb"] - before
+    rec["peak_gpu_mb"] = None
+    rec["predictions"] = rfiles.save_trial_scores(ctx.run_dir, cell.key, arrays)
     return rec
 
 

@@ -17,6 +17,7 @@ from tabulate import tabulate
 from bench import stats
 from bench.results import LEADERBOARD
 from bench.tasks import TASKS
+from bench.verification import report as verification_report
 
 PICTURE = "leaderboard.png"
 INTERVAL_NOTE = (
@@ -38,6 +39,9 @@ def write(run_dir: Path, records: list[dict], env: dict, notes: dict[str, list[s
     if any(rows for _, rows in panels):
         leaderboard_png([(t, rows) for t, rows in panels if rows], run_dir / PICTURE)
     for task in tasks:
+        if TASKS[task].kind == "verification":
+            verification_report.det_png(run_dir, records, task)
+            continue
         rows = classifier_rows(records, task)
         if rows:
             best = rows[0]
@@ -223,6 +227,7 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
               f"- picture: [{PICTURE}]({PICTURE})", ""]
     for task in dict.fromkeys(r["task"] for r in records):
         lines += [f"## {task} ({TASKS[task].rule})", ""]
+        lines += verification_report.section(records, task)
         for title, table in (("Classification", _classifier_table(records, task)),
                              ("Clustering (of the test part, k = number of test classes)",
                               _clusterer_table(records, task))):

@@ -134,6 +134,15 @@ def save_predictions(run_dir: Path, key: str, rows: np.ndarray, y_true: np.ndarr
     return str(path.relative_to(run_dir))
 
 
+def save_trial_scores(run_dir: Path, key: str, arrays: dict[str, np.ndarray]) -> str:
+    """A verification cell's trials (utterances, speakers, target) with their scores."""
+    path = predictions_path(run_dir, key)
+    path.parent.mkdir(exist_ok=True)
+    np.savez_compressed(path, **{k: (v.astype(str) if v.dtype.kind in "OU" else v)
+                                 for k, v in arrays.items()})
+    return str(path.relative_to(run_dir))
+
+
 def load_predictions(run_dir: Path, key: str) -> dict[str, np.ndarray] | None:
     path = predictions_path(run_dir, key)
     if not path.is_file():

@@ -23,10 +23,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-import models
 from bench import report
 from bench import results as rfiles
-from bench.cell import RunContext, ViewCache, execute_cell
+from bench.cell import RunContext, ViewCache, execute_cell, model_kind
 from bench.code_version import ROOT, code_version
 from bench.config import Config, ConfigError
 from bench.plan import (
@@ -216,7 +215,7 @@ def plot_paths(cells: list[Cell]) -> dict[str, str]:
     seen: set[tuple] = set()
     for cell in cells:
         ident = (cell.task, cell.features, cell.model)
-        if models.MODELS[cell.model].kind == "clusterer" and ident not in seen:
+        if model_kind(cell) == "clusterer" and ident not in seen:
             seen.add(ident)
             out[cell.key] = f"plots/{cell.model}_{cell.task}_{_safe(cell.features)}.png"
     return out
