@@ -107,6 +107,7 @@ class Yin:
     """
 
     MIN_BLOCK = 32
+    OFF = 8.0  # added to d' off the troughs: above any threshold (d' of a trough <= 2 counts)
 
     def __init__(self, cfg: PitchConfig, chunk_samples: int, frames: int,
                  device: torch.device, method: str | None = None) -> None:
@@ -139,6 +140,7 @@ class Yin:
         bufs = {"corr": torch.empty((n, t, self.n_fft), device=dev),
                 "diff": torch.empty((n, t, self.lags), device=dev),
                 "running": torch.empty((n, t, self.lags), device=dev),
+                "cmndf": torch.empty((n, t, len(self.tau)), device=dev),
                 "q": torch.empty((n, t, bins), dtype=torch.complex64, device=dev)}
         if self.method == "blocks":
             blocks = self.heads + self.per_window
@@ -187,28 +189,31 @@ class Yin:
         e0 = energy[..., :1]
         diff = torch.add(energy, e0, out=b["diff"]).sub_(corr, alpha=2.0).clamp_min_(0.0)
         diff[..., 0] = 0.0
-        running = torch.cumsum(diff, -1, out=b["running"])
         lo, hi = cfg.min_lag, cfg.max_lag
         tiny = torch.finfo(torch.float32).tiny
-        # d' at lags lo - 1 .. hi + 1 only: the troughs' range and its neighbours
-        run = running[..., lo - 1 : hi + 2]
-        cmndf = (diff[..., lo - 1 : hi + 2] * self.tau).div_(run.clamp_min(tiny))
-        cmndf.masked_fill_(run <= tiny, 1.0)
+        # d' at lags lo - 1 .. hi + 1 only: the troughs' range and its neighbours; where the
+        # running sum is at most tiny (digital silence: a prefix of lags), d' = 1
+        run = torch.cumsum(diff, -1, out=b["running"])[..., lo - 1 : hi + 2].clamp_min_(tiny)
+        cmndf = torch.mul(diff[..., lo - 1 : hi + 2], self.tau, out=b["cmndf"]).div_(run)
+        if bool((run[..., 0] == tiny).any()):
+            cmndf.masked_fill_(run == tiny, 1.0)
 
         # troughs of d' in [lo, hi]: the first one below threshold, or within margin of the
-        # deepest (YIN's rule is margin 0: the deepest, which favours period multiples)
+        # deepest (YIN's rule is margin 0: the deepest, which favours period multiples).
+        # Arithmetic, not torch.where: ``v`` is d' at troughs and >= OFF elsewhere.
         mid = cmndf[..., 1:-1]
-        trough = (mid <= cmndf[..., :-2]) & (mid < cmndf[..., 2:])
-        deepest = torch.where(trough, mid, 2.0).amin(-1, keepdim=True)
-        good = trough & (mid <= torch.clamp_min(deepest + cfg.margin, cfg.threshold))
-        idx = good.to(torch.uint8).argmax(-1)  # argmax returns the first maximal index
+        off = torch.gt(mid, cmndf[..., :-2]).logical_or_(torch.ge(mid, cmndf[..., 2:]))
+        v = torch.add(mid, off.view(torch.uint8), alpha=self.OFF)
+        deepest = v.amin(-1, keepdim=True).clamp_max_(2.0)  # 2: no trough
+        good = torch.le(v, (deepest + cfg.margin).clamp_min_(cfg.threshold))
+        found, idx = good.view(torch.uint8).max(-1)  # max gives the first maximal index
         a, c0, c = (cmndf.gather(-1, (idx + k).unsqueeze(-1)).squeeze(-1) for k in (0, 1, 2))
         curve = a - 2.0 * c0 + c
         shift = torch.where(curve > 0, 0.5 * (a - c) / curve.clamp_min(tiny), 0.0)
         period = (idx + lo).to(torch.float32) + shift.clamp(-1.0, 1.0)
         f0 = (cfg.sample_rate / period).clamp(cfg.f0_min, cfg.f0_max)
         periodicity = (1.0 - c0).clamp(0.0, 1.0)
-        voiced = (c0 < cfg.voicing) & good.any(-1) & (e0[..., 0] > 0)
+        voiced = (c0 < cfg.voicing) & found.bool() & (e0[..., 0] > 0)
         return f0, periodicity, voiced
 
 
