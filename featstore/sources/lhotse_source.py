@@ -116,9 +116,10 @@ def _items(lhotse, m: SplitManifests, problems: list[Problem]):
 
 
 def _cut_items(lhotse, cuts, path: Path, problems: list[Problem]):
+    one_recording = (lhotse.MonoCut, lhotse.MultiCut)
     for cut in cuts:
-        if not isinstance(cut, lhotse.MonoCut) or not cut.has_recording:
-            what = "no audio" if isinstance(cut, lhotse.MonoCut) else f"a {type(cut).__name__}"
+        if not isinstance(cut, one_recording) or not cut.has_recording:
+            what = "no audio" if isinstance(cut, one_recording) else f"a {type(cut).__name__}"
             problems.append(Problem(str(path), f"cut {cut.id}: {what} (only cuts of one "
                                     "recording are read); skipped"))
             continue

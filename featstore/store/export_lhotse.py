@@ -1,6 +1,7 @@
 """A store as a lhotse ``CutSet``: one cut per chunk, its features attached as lhotse arrays.
 
-``OUT/cuts.jsonl.gz`` holds a ``MonoCut`` per chunk: its recording (the audio file the chunk came
+``OUT/cuts.jsonl.gz`` holds a ``MonoCut`` per chunk (a ``MultiCut`` where all channels of a
+multi-channel file were down-mixed): its recording (the audio file the chunk came
 from, read with ``Recording.from_file``; none for a source without files, such as an ``hf:``
 dataset, or when the file is gone), its start in the recording (the utterance's offset there
 plus the chunk's start sample) and duration (its real samples: a padded chunk's padding is not
@@ -123,7 +124,7 @@ class _Chunks:
         return self.recordings[seg.file]
 
     def cut(self, row: int, meta: dict):
-        from lhotse import MonoCut, SupervisionSegment
+        from lhotse import MonoCut, MultiCut, SupervisionSegment
 
         utt = meta["utterance_id"]
         seg = self.segments.get(utt) or Segment(utt)
@@ -140,9 +141,10 @@ class _Chunks:
             duration=duration, channel=channel, speaker=meta["speaker_id"], gender=gender,
             custom={"utterance_id": utt, "chapter_id": meta["chapter_id"],
                     "subset": meta["subset"]})
-        return MonoCut(id=cut_id, start=offset, duration=duration, channel=channel,
-                       recording=rec, supervisions=[sup],
-                       custom={"store_row": row, "start_sample": start, "n_samples": n})
+        kind = MultiCut if isinstance(channel, list) else MonoCut  # all channels, down-mixed
+        return kind(id=cut_id, start=offset, duration=duration, channel=channel, recording=rec,
+                    supervisions=[sup],
+                    custom={"store_row": row, "start_sample": start, "n_samples": n})
 
 
 def _channel(rec, seg: Segment) -> int | list[int]:
