@@ -305,3 +305,24 @@ def test_segment_paths_round_trip():
     assert parse_segment("/data/x.flac") == Segment("/data/x.flac")
     assert parse_segment("/data/odd#name.flac") == Segment("/data/odd#name.flac")
     assert segment_path(Segment("/d/x.flac", recording="x")) == "/d/x.flac"
+
+
+def test_ray_workers_read_segments_by_path(synthetic, tmp_path, ray_local):
+    """--ray: workers get the segment reader and read each span from its file, as a local build
+    does (the shards are the same)."""
+    r = synthetic["recs"]
+    sups = [sup(r["mono"], f"m{i}", "s1", 0.25 * i, 2.5, gender="F") for i in range(4)]
+    sups += [sup(r["stereo"], "st", "s2", 0.7, 3.0, gender="M")]
+    write_pair(tmp_path / "m", "dev", [r["mono"], r["stereo"]], sups)
+    extra = ("--shard-size", "2", "--channel", "0")
+    assert build(f"lhotse:{tmp_path / 'm'}", tmp_path / "local", *extra) == 0
+    assert build(f"lhotse:{tmp_path / 'm'}", tmp_path / "ray", *extra, "--ray", "auto") == 0
+    with featstore.open(tmp_path / "local") as a, featstore.open(tmp_path / "ray") as b:
+        assert len(a) == 5 and len(b.shards) == 3
+        assert a.meta.equals(b.meta)
+        for name in ("mfcc", "audio"):
+            assert np.array_equal(a.load(name), b.load(name)), name
+        starts = [round(0.25 * i * SR) for i in range(4)]
+        mono = decoded(r["mono"].sources[0].source)[:, 0]
+        assert all(np.array_equal(b.load("audio", [i])[0], pcm(mono[s:s + CHUNK]))
+                   for i, s in enumerate(starts))
