@@ -162,6 +162,7 @@ class _Builder:
         if reason:
             self.problems.append(Problem(where, reason))
             return
+        start = max(start, 0.0)
         duration = min(duration, rec.duration - start)
         whole = round(start * rec.sampling_rate) == 0 and (
             round(duration * rec.sampling_rate) >= rec.num_samples)
@@ -201,7 +202,8 @@ class _Builder:
     def _span_problem(rec, start: float, duration: float) -> str | None:
         if duration <= 0:
             return f"empty segment (duration {duration}s); skipped"
-        if start < 0 or start >= rec.duration or start + duration > rec.duration + END_TOLERANCE:
+        if (start < -END_TOLERANCE or start >= rec.duration
+                or start + duration > rec.duration + END_TOLERANCE):
             return (f"segment {start:.3f}s to {start + duration:.3f}s is outside recording "
                     f"{rec.id} (0 to {rec.duration:.3f}s); skipped")
         return None

@@ -29,7 +29,8 @@ import soundfile as sf
 from featstore.sources.base import AudioInput, Utterance
 
 KEYS = ("offset", "duration", "channel", "recording")
-END_TOLERANCE = 0.025  # seconds a span may run past the file's end (lhotse's default)
+# seconds a span may run past its recording's ends: lhotse's validate_recordings_and_supervisions
+END_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _read(seg: Segment) -> tuple[np.ndarray, int]:
     try:
         with sf.SoundFile(seg.file) as f:
             rate, frames = f.samplerate, f.frames
-            start = round(seg.offset * rate)
+            start = max(0, round(seg.offset * rate))
             n = frames - start if seg.duration is None else round(seg.duration * rate)
             if start < 0 or start >= frames or start + n > frames + END_TOLERANCE * rate:
                 raise AudioError(f"segment {seg.offset}s + {seg.duration}s is outside the file "
