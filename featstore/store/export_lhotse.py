@@ -137,7 +137,7 @@ class _Chunks:
         offset = seg.offset + start / self.rate if rec is not None else 0.0
         gender = meta["gender"] if meta["gender"] in ("F", "M") else None
         sup = SupervisionSegment(
-            id=cut_id, recording_id=rec.id if rec is not None else seg.recording_id, start=0.0,
+            id=cut_id, recording_id=rec.id if rec is not None else seg.recording or utt, start=0.0,
             duration=duration, channel=channel, speaker=meta["speaker_id"], gender=gender,
             custom={"utterance_id": utt, "chapter_id": meta["chapter_id"],
                     "subset": meta["subset"]})
