@@ -73,8 +73,10 @@ class RayBuild:
             fit = min(fit, self.cluster["gpus"] // res["num_gpus"])
         return max(1, min(int(fit), pending))
 
-    def run(self, out: Path, pending: list[int], plan: dict, cfg) -> int | list[int] | None:
-        """Build the ``pending`` shards; returns the batch size(s) the workers used."""
+    def run(self, out: Path, pending: list[int], plan: dict, cfg,
+            reader=None) -> int | list[int] | None:
+        """Build the ``pending`` shards; returns the batch size(s) the workers used. ``reader``:
+        the corpus's audio reader, pickled to the workers (None: files by path)."""
         if not pending:  # all shards there, index missing: nothing for workers to do
             return cfg.batch_size
         ray = ray_cluster.ray_module()
@@ -90,7 +92,8 @@ class RayBuild:
         actor = ray.remote(ShardBuilder).options(
             **res, max_restarts=RETRIES, max_task_retries=RETRIES)
         actors = [actor.remote(str(out.absolute()), sha256_file(out / PLAN), source, wcfg,
-                               os.environ.get(CRASH_HOOK), res["num_cpus"]) for _ in range(n)]
+                               os.environ.get(CRASH_HOOK), res["num_cpus"], reader)
+                  for _ in range(n)]
         try:
             checks = ray.get([a.check.remote() for a in actors])
             problems = [c for c in checks if isinstance(c, str)]
@@ -148,11 +151,11 @@ class ShardBuilder:
     """A Ray actor: the extractors loaded once, then one shard per ``build`` call."""
 
     def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None,
-                 cpus: float = 1):
+                 cpus: float = 1, reader=None):
         from featstore import machine
 
         self.out, self.plan_sha, self.source, self.cfg = Path(out), plan_sha, source, cfg
-        self.crash = crash
+        self.crash, self.reader = crash, reader
         self.plan = self.extractors = self.settings = None
         # decode threads, the MFCC block pool and torch threads from this actor's CPUs, not
         # the node's cores (its process is this actor's alone)
@@ -183,7 +186,7 @@ class ShardBuilder:
             return (f"Ray worker on {ray_cluster.node_name()} would extract with other "
                     "parameters than the plan (another model version, or --compute-dtype auto "
                     "resolved differently): pass --compute-dtype and the same --model everywhere")
-        self.settings = run_settings(self.cfg, self.extractors)
+        self.settings = run_settings(self.cfg, self.extractors, self.reader)
         return self.settings.batch_size
 
     def build(self, shard: int) -> dict:
