@@ -245,6 +245,9 @@ def _task(name: Any, body: Any) -> TaskConfig:
         extra["nontarget_trials"] = v.integer(body["nontarget_trials"],
                                               f"{where}.nontarget_trials", low=1)
     if "test_store" in body:
+        if not TASKS[name].cross_corpus:
+            raise ConfigError(f"{where}.test_store: task {name} cannot test on another store "
+                              "(closed-set speaker ID needs its test speakers in training)")
         extra["test_store"] = v.string(body["test_store"], f"{where}.test_store")
     return TaskConfig(name=name, grid=grid, subsets=subsets, weighting=weighting, **extra)
 

@@ -15,6 +15,7 @@ import numpy as np
 from tabulate import tabulate
 
 from bench import stats
+from bench.crosscorpus import CROSS_NOTE, combined_interval
 from bench.results import LEADERBOARD
 from bench.tasks import TASKS
 from bench.verification import report as verification_report
@@ -75,7 +76,9 @@ def classifier_rows(records: list[dict], task: str) -> list[dict]:
 
 
 def _interval(rs: list[dict]) -> tuple[tuple[float, float] | None, str]:
-    """(interval for the mean accuracy over seeds, "t" | "bootstrap" | "")."""
+    """(interval for the mean accuracy over seeds, "t" | "bootstrap" | "cross" | "")."""
+    if rs[0].get("boot_replicates") is not None:  # cross-corpus: test speakers and seeds
+        return combined_interval([r["boot_replicates"] for r in rs]), "cross"
     if len(rs) >= 2:
         n_train = _mean([r.get("n_train_units") for r in rs])
         n_test = _mean([r.get("n_test_units") for r in rs])
@@ -227,6 +230,11 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
               f"- picture: [{PICTURE}]({PICTURE})", ""]
     for task in dict.fromkeys(r["task"] for r in records):
         lines += [f"## {task} ({TASKS[task].rule})", ""]
+        tested = sorted({r["test_store"] for r in records if r["task"] == task
+                         and r.get("test_store")})
+        if tested:
+            lines += [f"**Cross-corpus**: trained on `{store['path']}`, tested on the whole "
+                      f"store `{', '.join(tested)}`; {CROSS_NOTE}", ""]
         lines += verification_report.section(records, task)
         for title, table in (("Classification", _classifier_table(records, task)),
                              ("Clustering (of the test part, k = number of test classes)",
