@@ -57,12 +57,16 @@ def resolve_device(device: str) -> str:
 # ---- the run ------------------------------------------------------------------------------
 
 
+def check_resume(run_dir: Path) -> None:
+    if not (run_dir / rfiles.RESULTS).is_file():
+        raise ConfigError(f"--resume: {run_dir} holds no earlier run (no {rfiles.RESULTS}); "
+                          "point --out at a run folder")
+
+
 def prepare_run_dir(run_dir: Path, resume: bool) -> set[str]:
     """Create ``run_dir`` (or check it for --resume); the keys of cells already done."""
     if resume:
-        if not (run_dir / rfiles.RESULTS).is_file():
-            raise ConfigError(f"--resume: {run_dir} holds no earlier run (no {rfiles.RESULTS}); "
-                              "point --out at a run folder")
+        check_resume(run_dir)
         rfiles.repair(run_dir)  # a killed run may have left a torn last line
         done = set()
         for r in rfiles.read_all(run_dir):
@@ -154,6 +158,8 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
                      store, test)
     ctx = RunContext(config, store, device, run_dir, make_splits(config, store, test_stores),
                      quiet, test_stores)
+    if resume:
+        check_resume(run_dir)  # before the lock, which would create the folder
     with rfiles.RunLock(run_dir):
         return _run_locked(ctx, cells, resume, command, cluster, skipped)
 
