@@ -90,9 +90,9 @@ def cross_split(split, test_meta: pd.DataFrame, test_path: str, eligible: np.nda
     ``eligible`` rows of the test store."""
     train = np.sort(np.concatenate([split.train, split.test]))
     speakers = test_meta.loc[eligible, "speaker_id"].nunique()
-    notes = (*split.notes, "trained on the whole split of the main store (its test part "
-             f"included); tested on {int(eligible.sum())} chunks of {speakers} speakers of "
-             f"{test_path}")
+    kept = [n for n in split.notes if "test speaker" not in n]  # the main test part trains
+    notes = (*kept, "trained on the main store, no row held out for testing; tested on "
+             f"{int(eligible.sum())} chunks of {speakers} speakers of {test_path}")
     return dataclasses.replace(split, train=train, test=np.flatnonzero(eligible),
                                notes=notes, test_store=test_path)
 

@@ -15,12 +15,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 import models
 from bench import selection
 from bench.code_version import code_version
 from bench.config import Config, ConfigError, ModelPlan, device_kind
 from bench.crosscorpus import cross_split
-from bench.splits import Split, check_split, make_split
+from bench.splits import Split, check_split, in_subsets, make_split
 from bench.tasks import TASKS
 from bench.views import ViewError, parse_view
 from featstore.store.reader import Store
@@ -209,9 +211,14 @@ def make_splits(config: Config, store: Store,
     for task in config.tasks.values():
         out[task.name] = {}
         for seed in config.seeds:
-            split = make_split(store.meta, task.name, seed,
-                               validation_fraction=config.validation_fraction,
-                               test_fraction=config.test_fraction, subsets=task.subsets)
+            if task.name in test_stores and TASKS[task.name].kind == "verification":
+                # the backend trains on every main-store speaker: nothing to draw
+                rows = np.flatnonzero(in_subsets(store.meta, task.name, task.subsets))
+                split = Split(task.name, seed, rows, rows[:0], rows[:0])
+            else:
+                split = make_split(store.meta, task.name, seed,
+                                   validation_fraction=config.validation_fraction,
+                                   test_fraction=config.test_fraction, subsets=task.subsets)
             if task.name in test_stores:
                 test = test_stores[task.name]
                 split = cross_split(split, test.meta, str(test.path),

@@ -65,6 +65,20 @@ def split_groups(meta: pd.DataFrame, task: str) -> np.ndarray:
     return task_of(task).groups(meta)
 
 
+def in_subsets(meta: pd.DataFrame, task: str, subsets: tuple[str, ...] | list[str] | None
+               ) -> np.ndarray:
+    """Rows of the task's ``subsets`` (all rows when None); an absent subset is an error."""
+    eligible = np.ones(len(meta), dtype=bool)
+    if subsets:
+        have = sorted(meta["subset"].unique())
+        absent = [s for s in subsets if s not in have]
+        if absent:
+            raise UserError(f"task {task}: subsets {', '.join(absent)} not in the store; it has: "
+                            f"{', '.join(have)}")
+        eligible &= meta["subset"].isin(list(subsets)).to_numpy()
+    return eligible
+
+
 def make_split(
     meta: pd.DataFrame,
     task: str,
@@ -76,14 +90,7 @@ def make_split(
 ) -> Split:
     """The ``task`` split of the store rows in ``meta`` for ``seed``."""
     spec = task_of(task)
-    eligible = np.ones(len(meta), dtype=bool)
-    if subsets:
-        have = sorted(meta["subset"].unique())
-        absent = [s for s in subsets if s not in have]
-        if absent:
-            raise UserError(f"task {task}: subsets {', '.join(absent)} not in the store; it has: "
-                            f"{', '.join(have)}")
-        eligible &= meta["subset"].isin(list(subsets)).to_numpy()
+    eligible = in_subsets(meta, task, subsets)
     rng = np.random.default_rng(seed)
     column = spec.groups(meta)
     groups, notes = spec.assign(meta[eligible], column[eligible], rng, validation_fraction,

@@ -72,6 +72,9 @@ def test_train_on_one_store_test_on_another(synthetic_store, other_readers, tmp_
         pred = np.load(out / r["predictions"])
         assert set(pred["utterance_id"]) == set(other.meta["utterance_id"])
     verification = [r for r in recs if r["task"] == "verification"]
+    main_speakers = featstore.open(synthetic_store).meta["speaker_id"].nunique()
+    assert all(r["n_train_units"] == main_speakers for r in verification)  # all train
+    assert all(r["n_test_units"] == other.meta["speaker_id"].nunique() for r in verification)
     trials = (out / verification[0]["trials"]).read_text().split()
     assert set(trials[1::3]) | set(trials[2::3]) <= set(other.meta["utterance_id"])
     splits = json.loads((out / "splits.json").read_text())["gender"]["0"]

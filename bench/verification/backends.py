@@ -45,7 +45,12 @@ class LdaCosine(Cosine):
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
         super().fit(X, speakers)
-        n_speakers = len(np.unique(speakers))
+        ids, counts = np.unique(speakers, return_counts=True)
+        if (counts < 2).all():
+            raise ValueError("lda-cosine needs training speakers with 2 or more utterances (LDA "
+                             "learns the within-speaker variation); every training speaker "
+                             "here has one: use cosine")
+        n_speakers = len(ids)
         self.dim_ = int(min(LDA_DIM, n_speakers - 1, X.shape[1]))
         self.lda_ = LinearDiscriminantAnalysis(n_components=self.dim_, solver="eigen",
                                                shrinkage="auto")
