@@ -83,6 +83,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             for s in models.MODELS.values()]
     print(tabulate(sorted(rows), ["model", "kind", "inputs", "default search grid",
                                   "description"], tablefmt="github"))
+    from bench.verification.backends import BACKENDS
+
+    print("\nVerification backends (the models of a verification task; vector views)\n")
+    print(tabulate([(b.name, b.description) for b in BACKENDS.values()],
+                   ["backend", "description"], tablefmt="github"))
     return 0
 
 
