@@ -66,6 +66,10 @@ class Frames:
     def ndim(self) -> int:
         return 3
 
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
     def mask(self) -> np.ndarray:
         """[n, T] bool: True on valid frames."""
         return np.arange(self.data.shape[1])[None, :] < self.lengths[:, None]
