@@ -105,6 +105,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.rerender import rerender
+
+    path = rerender(args.run_dir)
+    print(f"bench: wrote {path}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "run": ("run a benchmark config", add_run, cmd_run),
     "list": ("list tasks, feature views and models",
@@ -113,6 +121,8 @@ COMMANDS = {
     "compare": ("compare two runs cell by cell, with paired significance tests",
                 lambda p: (p.add_argument("run_a", type=Path), p.add_argument("run_b", type=Path)),
                 cmd_compare),
+    "report": ("render a finished run's leaderboard again from its results.jsonl",
+               lambda p: p.add_argument("run_dir", type=Path), cmd_report),
 }
 
 

@@ -206,10 +206,11 @@ def _run_locked(ctx: RunContext, cells: list[Cell], resume: bool, command: str,
     # seeds, parameters, grid, store or code) stay in results.jsonl and are counted
     records, env["ignored_records"] = rfiles.of_plan(rfiles.read_all(run_dir),
                                                      [c.key for c in cells])
-    env["finished"] = provenance.now()
-    (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     notes = {task: sorted({n for s in by_seed.values() for n in s.notes})
              for task, by_seed in ctx.splits.items()}
+    # what `bench report` needs to render this plan again without the store or the config
+    env.update(finished=provenance.now(), cells=[c.key for c in cells], notes=notes)
+    (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     report.write(run_dir, records, env, notes)
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
