@@ -220,14 +220,16 @@ class Yin:
 class PitchExtractor:
     name = "pitch"
 
-    def __init__(self, options: ExtractorOptions) -> None:
+    def __init__(self, options: ExtractorOptions, method: str | None = None) -> None:
+        """``method``: the correlation's, "blocks" or "frames" (None: blocks where they fit,
+        see ``Yin``)."""
         self.config = PitchConfig(sample_rate=options.sample_rate, f0_min=options.f0_min,
                                   f0_max=options.f0_max, hop_ms=options.pitch_hop_ms)
         self.options = options
         self.device = torch.device(options.device)
         self.frames = 1 + options.chunk_samples // self.config.hop
         self.half = self.config.frame_length // 2
-        self.yin = Yin(self.config, options.chunk_samples, self.frames, self.device)
+        self.yin = Yin(self.config, options.chunk_samples, self.frames, self.device, method)
         self.block = block_rows(self.yin.chunk_bytes())
         self._bufs = ThreadBuffers(self._new_buffers)  # each block worker's own
 
