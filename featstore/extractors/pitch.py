@@ -12,7 +12,9 @@ is ``f0 > 0`` for readers). Digital silence gives d' = 1 (periodicity 0), never 
 centred (frame t at sample t * hop, zero padding at the chunk's edges, as librosa's
 ``center=True``); frames whose centre lies in a chunk's zero padding (past ``n_samples``) are
 set to unvoiced with periodicity 0, so padding never yields a pitch. Every operation is per
-frame, so a chunk's values do not depend on its batch mates.
+frame, so a chunk's values do not depend on its batch mates. On CPU, chunks go through in
+cache-sized blocks on the shared pool (``featstore.extractors.blocks``); see ``Yin`` for how
+the correlation is computed.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class Yin:
     """
 
     MIN_BLOCK = 32
-    OFF = 8.0  # added to d' off the troughs: above any threshold (d' of a trough <= 2 counts)
+    OFF = 8.0  # added to d' (>= 0) off the troughs: past any bound (at most 2 + margin)
 
     def __init__(self, cfg: PitchConfig, chunk_samples: int, frames: int,
                  device: torch.device, method: str | None = None) -> None:
