@@ -9,7 +9,7 @@ SPEEDUP_LABELS = {
     "mfcc_in_process": "mfcc in-process: featstore build vs classic",
     "mfcc_extractor_only": "mfcc extractor only: batched vs classic",
     "mfcc_end_to_end": "mfcc end to end (new process): featstore build vs classic",
-    "wav2vec2_pipeline_vs_bare": "wav2vec2 pipeline vs bare forward (target >= 0.9 on CPU)",
+    "wav2vec2_pipeline_vs_bare": "wav2vec2 pipeline vs bare forward",
     "wav2vec2_pipeline_vs_bare_excl_load": "wav2vec2 pipeline vs bare forward, model load "
                                            "excluded",
     "wav2vec2_batched_vs_unbatched": "wav2vec2 batched vs unbatched forward",
