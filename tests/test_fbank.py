@@ -102,3 +102,13 @@ def test_build_flags_reach_the_extractors(synthetic_corpus, tmp_path):
     assert (params["f0_min"], params["f0_max"], params["hop_length"]) == (60.0, 400.0, 320)
     assert main(["build", "--source", str(synthetic_corpus), "--out", str(tmp_path / "bad"),
                  "--features", "pitch", "--f0-min", "400", "--f0-max", "300", "--quiet"]) == 2
+
+
+def test_blocks_on_the_pool_give_the_one_block_values():
+    """A batch split into cache-sized blocks on the thread pool gives the values of the same
+    batch in one block, bit for bit."""
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy((rng.normal(size=(9, 32000)) * 0.1).astype(np.float32))
+    split, whole = _extractor(), _extractor()
+    split.block, whole.block = 2, 64
+    np.testing.assert_array_equal(split.compute(x).numpy(), whole.compute(x).numpy())

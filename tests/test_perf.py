@@ -215,3 +215,32 @@ def test_pitch_and_fbank_sections_time_ours_against_the_per_chunk_reference():
         assert ref["rtf"] > 0 and rows[f"{f}_batched"]["rtf"] > 0
     assert "librosa.yin" in rows["pitch_reference"]["note"]
     assert "kaldi.fbank" in rows["fbank_reference"]["note"]
+
+
+def test_build_section_times_the_default_build_and_states_the_ceiling():
+    rc, out = _perf("--features", "build", "--json")
+    assert rc == 0
+    result = json.loads(out)
+    rows = _rows(result)
+    assert [r["id"] for r in result["rows"]] == [
+        "decode", "build_mfcc_e2e", "build_default_e2e", "mfcc_classic_file_e2e"]
+    for key in ("build_mfcc_e2e", "build_default_e2e", "mfcc_classic_file_e2e"):
+        assert rows[key]["audio_seconds"] == pytest.approx(result["audio_seconds"])
+        assert rows[key]["rtf"] > 0
+    assert "whole file" in rows["mfcc_classic_file_e2e"]["note"]
+    sp = result["speedups"]
+    assert set(sp) == {"default_build_wall_vs_mfcc_build", "mfcc_build_vs_classic_whole_file"}
+    assert sp["default_build_wall_vs_mfcc_build"] == pytest.approx(
+        rows["build_default_e2e"]["seconds"] / rows["build_mfcc_e2e"]["seconds"])
+    c = result["ceiling"]
+    per = c["core_seconds_per_audio_second"]
+    assert set(per) == {"decode", "mfcc", "pitch", "fbank", "audio"}
+    assert all(v > 0 and math.isfinite(v) for v in per.values())
+    assert c["mfcc_rtf"] == pytest.approx(c["cores"] / (per["decode"] + per["mfcc"]))
+    assert c["default_rtf"] == pytest.approx(c["cores"] / sum(per.values()))
+    assert c["default_rtf"] < c["mfcc_rtf"]
+    assert c["mfcc_build_share"] == pytest.approx(rows["build_mfcc_e2e"]["rtf"] / c["mfcc_rtf"])
+    from featstore.perf import render_markdown
+
+    text = render_markdown(result)
+    assert "ceiling on" in text and "librosa once per whole file" in text

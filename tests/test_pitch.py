@@ -118,3 +118,42 @@ def test_agrees_with_librosa_pyin_on_real_speech(real_data):
     errors = np.concatenate(errors)
     assert both_voiced > 300 and both_voiced > 0.5 * ref_voiced  # a real comparison
     assert np.median(errors) < 50
+
+
+def test_block_and_frame_correlations_agree():
+    """The default settings take the block path (window and hop share 160-sample blocks); it
+    gives the frame path's values to float32 rounding, on tones, noise, silence and a short
+    chunk."""
+    from featstore.extractors.pitch import PitchExtractor
+
+    rng = np.random.default_rng(4)
+    batch = np.stack([tone(f, seed=i) for i, f in enumerate((62.0, 140.0, 233.0, 410.0))]
+                     + [rng.normal(size=32000) * 0.2, np.zeros(32000), tone(95.0) * 1e-3])
+    batch[-1, 15000:] = 0.0
+    counts = torch.tensor([32000] * 6 + [15000])
+    x = torch.from_numpy(batch.astype(np.float32))
+    ext = PitchExtractor(ExtractorOptions())
+    assert ext.yin.method == "blocks"
+    f0_b, per_b = (v.numpy() for v in ext.compute(x, counts))
+    frames = PitchExtractor(ExtractorOptions(), method="frames")
+    f0_f, per_f = (v.numpy() for v in frames.compute(x, counts))
+    np.testing.assert_array_equal(f0_b > 0, f0_f > 0)
+    assert (f0_b > 0).sum() > 600  # the tones are voiced: a real comparison
+    np.testing.assert_allclose(f0_b, f0_f, rtol=1e-4)
+    np.testing.assert_allclose(per_b, per_f, atol=1e-4)
+    # the correlations themselves, at every lag the difference function reads
+    padded = torch.zeros((len(x), ext.yin.padded))
+    padded[:, ext.half : ext.half + 32000] = x
+    corr_b = ext.yin._correlation(padded, ext._new_buffers(len(x)))[..., : ext.yin.lags]
+    corr_f = frames.yin._correlation(padded, frames._new_buffers(len(x)))[..., : ext.yin.lags]
+    scale = corr_f.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+    assert ((corr_b - corr_f).abs() / scale).max() < 1e-5
+
+
+def test_settings_without_shared_blocks_take_the_frame_path():
+    from featstore.extractors.pitch import PitchExtractor
+
+    assert PitchExtractor(ExtractorOptions(pitch_hop_ms=5)).yin.method == "blocks"  # 80 | 320
+    assert PitchExtractor(ExtractorOptions(f0_min=150.0)).yin.method == "frames"  # 107, 160
+    f0, _ = _pitch(tone(220.0)[None], f0_min=150.0)
+    assert cents(f0[0, 5:-5], 220.0).max() < 10

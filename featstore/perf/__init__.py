@@ -15,6 +15,12 @@ Sections (``features``):
   real ``build()`` in this process, and ``python -m featstore build`` against the classic
   script, each as a new process (start-up and imports included, so the end-to-end ratio is
   fair);
+* ``pitch``, ``fbank`` (``featstore.perf.frame_features``): our batched extractor against the
+  per-chunk reference the field uses (librosa.yin; torchaudio's Kaldi fbank), alternated;
+* ``build`` (``featstore.perf.default_build``): ``python -m featstore build`` of the default CPU
+  features (mfcc, pitch, fbank, audio) and of mfcc alone, and the whole-file librosa script
+  (one ``librosa.feature.mfcc`` per file, each saved), as new processes, alternated; and the
+  ceiling: decoding's and each extractor's CPU time per audio second;
 * ``wav2vec2`` (``featstore.perf.wav2vec2``): the model's bare forward (hidden states,
   pre-normalised batches already on the device), the same forward one chunk at a time, and the
   real ``build()``.
@@ -36,13 +42,23 @@ JSON (``run_perf``'s result; keys of a section that did not run are absent):
   rows            [{"id", "section", "name", "audio_seconds", "seconds", "rtf", "note",
                     "batch_size", "runs"}]; a skipped row has seconds and rtf null.
                   ids: decode, mfcc_classic, mfcc_batched, mfcc_build, mfcc_build_e2e,
-                  mfcc_classic_e2e, wav2vec2_bare, wav2vec2_unbatched, wav2vec2_build
+                  mfcc_classic_e2e, pitch_batched, pitch_reference, fbank_batched,
+                  fbank_reference, build_mfcc_e2e, build_default_e2e, mfcc_classic_file_e2e,
+                  wav2vec2_bare, wav2vec2_unbatched, wav2vec2_build
   speedups        rtf ratios: mfcc_in_process (mfcc_build / mfcc_classic), mfcc_extractor_only
                   (mfcc_batched / mfcc_classic), mfcc_end_to_end (mfcc_build_e2e /
-                  mfcc_classic_e2e), wav2vec2_pipeline_vs_bare (wav2vec2_build / wav2vec2_bare),
+                  mfcc_classic_e2e), pitch_batched_vs_reference, fbank_batched_vs_reference,
+                  default_build_wall_vs_mfcc_build (build_default_e2e seconds /
+                  build_mfcc_e2e seconds), mfcc_build_vs_classic_whole_file (build_mfcc_e2e /
+                  mfcc_classic_file_e2e), wav2vec2_pipeline_vs_bare (wav2vec2_build /
+                  wav2vec2_bare),
                   wav2vec2_pipeline_vs_bare_excl_load (the same with the build's model load,
                   timed separately, taken out), wav2vec2_batched_vs_unbatched (wav2vec2_bare /
                   wav2vec2_unbatched)
+  ceiling         (build section) {"cores", "core_seconds_per_audio_second": {"decode", "mfcc",
+                  "pitch", "fbank", "audio"}, "mfcc_rtf" and "default_rtf": cores / (decode +
+                  extraction), "mfcc_build_share" and "default_build_share": the build's rtf
+                  (new process) / that ceiling}
   wav2vec2_load_seconds  one model load with imports warm (what build() pays up front)
   peak_host_mb    MB: {"self": ru_maxrss of this process, "children": RUSAGE_CHILDREN's (the
                   largest finished child), and with mfcc "mfcc_build_e2e" / "mfcc_classic_e2e":
@@ -64,7 +80,7 @@ from featstore.device import resolve_device
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions
 from featstore.machine import cores, cpu_threads, torch_threads
-from featstore.perf import builds, frame_features, mfcc, wav2vec2
+from featstore.perf import builds, default_build, frame_features, mfcc, wav2vec2
 from featstore.perf.config import PerfConfig
 from featstore.perf.data import audio_seconds, make_view, measure_decode, select, warm_page_cache
 from featstore.perf.report import render_markdown
@@ -74,7 +90,7 @@ from featstore.sources import resolve_source, select_speakers
 __all__ = ["SCHEMA", "SECTIONS", "PerfConfig", "render_markdown", "run_perf"]
 
 SCHEMA = 2
-SECTIONS = ("mfcc", "wav2vec2", "pitch", "fbank")
+SECTIONS = ("mfcc", "wav2vec2", "pitch", "fbank", "build")
 CPU_WAV2VEC2_SECONDS = 120.0  # default cap for wav2vec2 on CPU: keeps a run to about a minute
 
 
@@ -137,6 +153,10 @@ def run_perf(cfg: PerfConfig) -> dict:
                 rows += section_rows
                 peaks.update(section_peaks)
                 result["batch_size"]["mfcc"] = section_rows[1]["batch_size"]
+            elif f == "build":
+                section_rows, result["ceiling"] = default_build.measure(
+                    tmp / "build-corpus", views[f], dec, cfg, opts, tmp, log)
+                rows += section_rows
             elif f in ("pitch", "fbank"):
                 log(f"{f}: batched extractor and the per-chunk reference, alternated")
                 section_rows = frame_features.measure(f, dec, opts, cfg.batch_size, cfg.repeat)
@@ -177,6 +197,11 @@ def _speedups(result: dict, rows: dict[str, dict]) -> dict[str, float]:
     for f in ("pitch", "fbank"):
         if f"{f}_batched" in rows:
             out[f"{f}_batched_vs_reference"] = ratio(rows, f"{f}_batched", f"{f}_reference")
+    if "build_default_e2e" in rows:
+        mfcc_s, default_s = rows["build_mfcc_e2e"]["seconds"], rows["build_default_e2e"]["seconds"]
+        out["default_build_wall_vs_mfcc_build"] = default_s / mfcc_s if mfcc_s else None
+        out["mfcc_build_vs_classic_whole_file"] = ratio(rows, "build_mfcc_e2e",
+                                                        "mfcc_classic_file_e2e")
     if "wav2vec2_build" in rows:
         out["wav2vec2_pipeline_vs_bare"] = ratio(rows, "wav2vec2_build", "wav2vec2_bare")
         steady = rows["wav2vec2_build"]["seconds"] - result["wav2vec2_load_seconds"]

@@ -38,6 +38,21 @@ for p in paths:
     out += classic_mfcc(p, *args)[0]
 np.save(sys.argv[2], np.stack(out))
 '''
+# The strongest honest classic baseline: one librosa.feature.mfcc per whole file (no chunking),
+# each result saved, as a script would do it.
+WHOLE_FILE = '''
+import os
+import sys
+import numpy as np
+import librosa
+paths = open(sys.argv[1]).read().splitlines()
+sr, n_mfcc, n_fft, hop_length, n_mels = (int(a) for a in sys.argv[3:])
+for i, p in enumerate(paths):
+    y, _ = librosa.load(p, sr=sr)
+    m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length,
+                             n_mels=n_mels)
+    np.save(os.path.join(sys.argv[2], f"{i}.npy"), m.T)
+'''
 MISSING = "skipped: librosa is not installed (a dev dependency)"
 
 
@@ -93,3 +108,23 @@ def new_process(utts: list[Utterance], opts: ExtractorOptions, tmp: Path
         return seconds
 
     return run, peaks
+
+
+def whole_file_process(utts: list[Utterance], opts: ExtractorOptions, tmp: Path
+                       ) -> Callable[[], float] | None:
+    """A timed run of ``WHOLE_FILE`` as its own ``python -c`` process (start-up and imports
+    included); None without librosa."""
+    if classic_function() is None:
+        return None
+    paths = tmp / "whole-file-paths.txt"
+    paths.write_text("\n".join(u.path for u in utts) + "\n")
+    out = tmp / "whole-file-mfcc"
+    out.mkdir(exist_ok=True)
+    args = [str(a) for a in (opts.sample_rate, opts.n_mfcc, opts.n_fft, opts.hop_length,
+                             opts.n_mels)]
+
+    def run() -> float:
+        return run_process([sys.executable, "-c", WHOLE_FILE, str(paths), str(out), *args], tmp,
+                           "the whole-file librosa script")[0]
+
+    return run
