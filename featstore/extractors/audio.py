@@ -7,7 +7,7 @@ import torch
 
 from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
 
-SCALE = 32767  # symmetric: -1.0 -> -32767, so +1.0 and -1.0 round-trip alike
+SCALE = 32768  # as 16-bit decoding (k / 32768): 16-bit audio is kept exactly; +1.0 -> 32767
 
 
 class AudioExtractor:
@@ -25,7 +25,7 @@ class AudioExtractor:
     @torch.inference_mode()
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
         # A padded chunk is already zeros past n_samples, so it is stored as is.
-        pcm = torch.round(batch.float().clamp(-1.0, 1.0) * SCALE).to(torch.int16)
+        pcm = torch.round(batch.float() * SCALE).clamp_(-SCALE, SCALE - 1).to(torch.int16)
         return {"audio": pcm.cpu().numpy()}
 
 

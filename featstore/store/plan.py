@@ -12,6 +12,7 @@ from featstore.errors import UserError
 from featstore.sources.base import Corpus, Utterance
 from featstore.store.layout import (
     FORMAT_VERSION,
+    GROUPS,
     INDEX,
     PLAN,
     SHARDS,
@@ -72,6 +73,7 @@ def pending_shards(out: Path, plan: dict) -> list[int]:
 
 
 def remove_temporaries(out: Path) -> None:
-    """Delete half-written shards left by a killed build (never visible as shards)."""
-    for tmp in (out / SHARDS).glob(TMP_PREFIX + "*"):
+    """Delete half-written shard and group files left by a killed build or add (never visible
+    under their final names)."""
+    for tmp in [*(out / SHARDS).glob(TMP_PREFIX + "*"), *(out / GROUPS).glob(f"*/{TMP_PREFIX}*")]:
         tmp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ class FeatureInfo:
     shape: tuple[int, ...]
     dtype: str
     params: dict
+    group: str | None = None  # None: inside the shard files (a format 1 store)
 
 
 class Store:
@@ -44,12 +45,13 @@ class Store:
             raise UserError(f"{self.path} is not a feature store (no {INDEX})")
         self.index = json.loads(index.read_text())
         self.features = {
-            name: FeatureInfo(name, tuple(f["shape"]), f["dtype"], f.get("params", {}))
+            name: FeatureInfo(name, tuple(f["shape"]), f["dtype"], f.get("params", {}),
+                              f.get("group"))
             for name, f in self.index["features"].items()
         }
         self.shards = self.index["shards"]
         self.offsets = np.cumsum([0] + [s["rows"] for s in self.shards])
-        self._files: dict[int, h5py.File] = {}
+        self._files: dict[str, h5py.File] = {}
         self._pid = os.getpid()
 
     # -- metadata ---------------------------------------------------------------------------
@@ -80,11 +82,16 @@ class Store:
         return pd.concat(parts, ignore_index=True)
 
     # -- features ---------------------------------------------------------------------------
-    def load(self, name: str, rows=None) -> np.ndarray:
-        """Feature ``name`` for ``rows`` (indices or boolean mask; None = all), in that order."""
+    def load(self, name: str, rows=None, layers=None) -> np.ndarray:
+        """Feature ``name`` for ``rows`` (indices or boolean mask; None = all), in that order.
+        ``layers``: for a per-layer feature (wav2vec2's pooled states, [layers, dim] rows), only
+        these layer numbers (as recorded in its params), read alone: each layer is its own HDF5
+        chunk column, so one of L layers reads ~1/L of the bytes."""
         if name not in self.features:
             raise KeyError(f"store has no feature '{name}'; it has {sorted(self.features)}")
         info = self.features[name]
+        pos = None if layers is None else self.layer_positions(name, layers)
+        shape = info.shape if pos is None else (len(pos), *info.shape[1:])
         if rows is None:
             rows = np.arange(len(self))
         rows = np.asarray(rows)
@@ -93,23 +100,42 @@ class Store:
         rows = rows.astype(np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"row index out of range [0, {len(self)})")
-        out = np.empty((len(rows), *info.shape), dtype=info.dtype)
+        out = np.empty((len(rows), *shape), dtype=info.dtype)
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
         shard_of = np.searchsorted(self.offsets, sorted_rows, side="right") - 1
         for shard in np.unique(shard_of):
             sel = shard_of == shard
             local = sorted_rows[sel] - self.offsets[shard]
-            ds = self._file(int(shard))[f"features/{name}"]
-            out[order[sel]] = _read_rows(ds, local)
+            ds = self._file(self.file_of(name, int(shard)))[f"features/{name}"]
+            out[order[sel]] = _read_rows(ds, local, pos)
         return out
 
-    def _file(self, i: int) -> h5py.File:
+    def layer_positions(self, name: str, layers) -> list[int]:
+        """Positions in feature ``name``'s rows of the given layer numbers."""
+        stored = list(self.features[name].params.get("layers") or [])
+        if not stored:
+            raise KeyError(f"feature '{name}' has no layers")
+        absent = [int(x) for x in layers if int(x) not in stored]
+        if absent:
+            raise KeyError(f"feature '{name}' has no layer(s) {absent}; stored: {stored}")
+        return [stored.index(int(x)) for x in layers]
+
+    def file_of(self, name: str, shard: int) -> str:
+        """The file (relative to the store) holding feature ``name`` of ``shard``."""
+        group = self.features[name].group
+        if group is None:
+            return f"{SHARDS}/{self.shards[shard]['file']}"
+        return self.index["groups"][group]["files"][shard]["file"]
+
+    def _file(self, rel: str | int) -> h5py.File:
+        if isinstance(rel, int):  # a shard's metadata file
+            rel = f"{SHARDS}/{self.shards[rel]['file']}"
         if os.getpid() != self._pid:  # forked: never reuse the parent's handles
             self._files, self._pid = {}, os.getpid()
-        if i not in self._files:
-            self._files[i] = h5py.File(self.path / SHARDS / self.shards[i]["file"], "r")
-        return self._files[i]
+        if rel not in self._files:
+            self._files[rel] = h5py.File(self.path / rel, "r")
+        return self._files[rel]
 
     def close(self) -> None:
         for f in self._files.values():
@@ -142,9 +168,12 @@ class Store:
         return to_hf(self, features, rows, where)
 
 
-def _read_rows(ds: h5py.Dataset, local: np.ndarray) -> np.ndarray:
+def _read_rows(ds: h5py.Dataset, local: np.ndarray, pos: list[int] | None = None) -> np.ndarray:
     """Sorted local row indices (repeats allowed); a contiguous run is read as one slice (much
-    faster in h5py)."""
+    faster in h5py). ``pos``: only these positions along the first axis after rows (layers),
+    each read as its own slab so h5py touches only their chunks."""
+    if pos is not None:
+        return np.stack([_read_rows(_Layer(ds, p), local) for p in pos], axis=1)
     if local.size == 0:
         return np.empty((0, *ds.shape[1:]), dtype=ds.dtype)
     # consecutive steps of 1, not span == count: [0, 0, 2] has span 3 and 3 rows
@@ -155,6 +184,17 @@ def _read_rows(ds: h5py.Dataset, local: np.ndarray) -> np.ndarray:
         return ds[lo:hi][local - lo]
     unique, inverse = np.unique(local, return_inverse=True)  # h5py wants strictly increasing
     return ds[unique][inverse]
+
+
+class _Layer:
+    """One layer of a [rows, layers, dim] dataset, sliced like a [rows, dim] one."""
+
+    def __init__(self, ds: h5py.Dataset, pos: int):
+        self.ds, self.pos = ds, pos
+        self.shape, self.dtype = (ds.shape[0], *ds.shape[2:]), ds.dtype
+
+    def __getitem__(self, rows):
+        return self.ds[rows, self.pos]
 
 
 def open(path: str | os.PathLike) -> Store:  # noqa: A001 - the public API is featstore.open
