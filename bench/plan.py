@@ -64,18 +64,31 @@ def store_hash(store: Store) -> str:
     return hashlib.sha256(json.dumps(store.index, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def store_key(store: Store) -> str:
-    """Hash of what a store contributes to results: its shards' checksums, its features with
-    their parameters and its build parameters; not when, where or by which command line it
-    was built, so a rebuild with identical shards keeps every cell key."""
+def store_key(store: Store, features: tuple[str, ...] | None = None) -> str:
+    """Hash of what a store contributes to results: its rows (the shard files' checksums),
+    the ``features`` a cell reads (None: all) with their parameters and the checksums of their
+    files, and its build parameters; not when, where or by which command line it was built,
+    nor the features the cell does not read: a rebuild with identical shards, or
+    ``featstore add`` of another feature, keeps every cell key."""
     index = store.index
+    names = sorted(index["features"]) if features is None else sorted(features)
+    groups = index.get("groups", {})
+    used = sorted({g for n in names if (g := index["features"].get(n, {}).get("group"))})
     content = {
         "format_version": index.get("format_version"),
         "shards": [(s["file"], s["rows"], s["sha256"]) for s in index["shards"]],
-        "features": index["features"],
+        "features": {n: index["features"].get(n) for n in names},
+        "groups": {g: [f["sha256"] for f in groups[g]["files"]] for g in used if g in groups},
         "params": index.get("provenance", {}).get("params"),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _view_features(view: str) -> tuple[str, ...] | None:
+    try:
+        return parse_view(view).uses()
+    except ViewError:  # reported by the preflight checks; key it on the whole store
+        return None
 
 
 def cell_key(payload: dict) -> str:
@@ -100,12 +113,13 @@ def default_checkpoint(store: Store) -> str | None:
 
 
 def plan(config: Config, store: Store, device: str) -> list[Cell]:
-    context = {"store": store_key(store), "code": code_version(), "device": device_kind(device),
+    context = {"code": code_version(), "device": device_kind(device),
                "validation_fraction": config.validation_fraction, "folds": config.folds,
                "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
     cells = []
     for task in config.tasks.values():
         for view, model in task.combinations():
+            context["store"] = store_key(store, _view_features(view))
             mp = config.model_plan(model, device)
             params = dict(mp.params)
             if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:

@@ -250,3 +250,45 @@ def test_format_1_stores_open_read_and_grow(small, synthetic_store, tmp_path, ca
     assert "format 1" in capsys.readouterr().err
     assert main(["drop", str(old), "--features", "pitch", "--quiet"]) == 0
     assert main(["verify", str(old)]) == 0
+
+
+def test_bench_cell_keys_of_other_views_survive_an_add(small, tmp_path):
+    import yaml
+
+    from bench import config as bench_config
+    from bench import plan
+
+    store = _copy(small, tmp_path / "s")
+    cfg_path = tmp_path / "bench.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "store": str(store), "device": "cpu", "seeds": 1, "bootstrap": 10,
+        "tasks": {"gender": {"features": ["mfcc", "mfcc+pitch", "pitch", "fbank"],
+                             "models": ["logreg"]}}}))
+    cfg = bench_config.load(cfg_path)
+
+    def keys() -> dict[str, str]:
+        return {c.features: c.key for c in plan.plan(cfg, featstore.open(store), "cpu")}
+
+    before = keys()
+    assert main(["add", str(store), "--features", "pitch", "--device", "cpu", "--quiet"]) == 0
+    after = keys()
+    assert after["mfcc"] == before["mfcc"] and after["fbank"] == before["fbank"]
+    assert after["pitch"] != before["pitch"] and after["mfcc+pitch"] != before["mfcc+pitch"]
+    assert main(["drop", str(store), "--features", "pitch", "--quiet"]) == 0
+    assert keys() == before
+
+
+def test_info_lists_each_feature_with_size_params_and_added_time(small, tmp_path, capsys):
+    store = _copy(small, tmp_path / "s")
+    assert main(["add", str(store), "--features", "pitch", "--device", "cpu", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(store), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    f0 = out["features"]["pitch/f0"]
+    group = json.loads((store / "index.json").read_text())["groups"]["pitch"]
+    assert f0["group"] == "pitch" and f0["added"] == group["added"]
+    assert f0["group_bytes"] == group["bytes"] > 0 and f0["params"]["f0_min"] == 50.0
+    assert main(["info", str(store)]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.strip().startswith("pitch/f0"))
+    assert "MB" in line and group["added"][:10] in line
