@@ -19,7 +19,9 @@ from bench import metrics, selection, weights
 from bench import results as rfiles
 from bench.config import Config
 from bench.plan import Cell
-from bench.splits import UNIT_COLUMN, Split, labels, split_groups
+from bench.splits import Split, labels, split_groups
+from bench.tasks import TASKS
+from bench.verification import cell as verification_cell
 from bench.views import View, parse_view
 from featstore import provenance
 from featstore.store.reader import Store
@@ -69,11 +71,18 @@ class ViewCache:
 # ---- one cell -----------------------------------------------------------------------------
 
 
+def model_kind(cell: Cell) -> str:
+    """classifier | clusterer (models/), or backend (a verification task's scorer)."""
+    if TASKS[cell.task].kind == "verification":
+        return "backend"
+    return models.MODELS[cell.model].kind
+
+
 def cell_record(cell: Cell, device: str) -> dict:
     """The fields of a cell's record known before it runs."""
     return {"key": cell.key, "task": cell.task, "features": cell.features,
             "view_kind": parse_view(cell.features).kind, "model": cell.model,
-            "model_kind": models.MODELS[cell.model].kind, "seed": cell.seed,
+            "model_kind": model_kind(cell), "seed": cell.seed,
             "params": jsonable(cell.params), "device_overrides": jsonable(cell.overrides),
             "device": device, "started": provenance.now()}
 
@@ -130,17 +139,20 @@ def _cuda_peak_mb(device: str) -> float | None:
 def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path | None) -> dict:
     """Fit, predict and score one cell; returns its results record (fields of a failure are
     filled by the caller)."""
+    if TASKS[cell.task].kind == "verification":
+        return _run_verification(ctx, cell, data)
     spec = models.MODELS[cell.model]
     split = ctx.splits[cell.task][cell.seed]
     meta = ctx.store.meta
     y_all = labels(meta, cell.task)
     utt_all = meta["utterance_id"].to_numpy()
-    unit_all = meta[UNIT_COLUMN[cell.task]].to_numpy()  # what intervals and the CI resample
+    # the task's independent unit: what intervals, the CI and paired tests count
+    unit_all = split_groups(meta, cell.task)
     test = split.test
     X_test, y_test = data.take(test), y_all[test]
     rec: dict = {"n_train": len(split.train), "n_val": len(split.validation),
                  "n_test": len(test), "n_classes": len(np.unique(y_all[split.rows()])),
-                 "unit": UNIT_COLUMN[cell.task], "n_test_units": len(np.unique(unit_all[test]))}
+                 "unit": TASKS[cell.task].unit, "n_test_units": len(np.unique(unit_all[test]))}
     _cuda_reset(ctx.device)
     before = peak_host_mb()
     if spec.kind == "clusterer":
@@ -178,7 +190,7 @@ def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path
         rec["speaker_accuracy"] = metrics.group_accuracy(correct, speakers[test])
         ci = metrics.bootstrap_ci(correct, unit_all[test], ctx.config.bootstrap, seed=cell.seed)
         rec["accuracy_ci"] = list(ci) if ci else None
-        rec["ci_resamples"] = f"test {'speakers' if cell.task == 'gender' else 'utterances'}"
+        rec["ci_resamples"] = f"test {TASKS[cell.task].unit}s"
         _, counts = np.unique(y_test, return_counts=True)
         rec["chance_accuracy"] = float(counts.max() / counts.sum())  # always the test majority
     rec["peak_host_mb"] = peak_host_mb()
@@ -188,6 +200,17 @@ def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path
     rec["predictions"] = rfiles.save_predictions(
         ctx.run_dir, cell.key, test, y_test, y_pred, utt_all[test],
         meta["start_sample"].to_numpy()[test], unit_all[test])
+    return rec
+
+
+def _run_verification(ctx: RunContext, cell: Cell, data: TaskData) -> dict:
+    before = peak_host_mb()
+    rec, arrays = verification_cell.run(ctx, cell, data.take,
+                                        ctx.config.tasks[cell.task].nontarget_trials)
+    rec["peak_host_mb"] = peak_host_mb()
+    rec["host_mb_increase"] = rec["peak_host_mb"] - before
+    rec["peak_gpu_mb"] = None
+    rec["predictions"] = rfiles.save_trial_scores(ctx.run_dir, cell.key, arrays)
     return rec
 
 

@@ -65,11 +65,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     import models
-    from bench.config import TASKS
+    from bench.tasks import TASKS
     from bench.views import CATALOGUE, store_views
 
     print("Tasks\n")
-    print(tabulate(TASKS.items(), ["task", "description"], tablefmt="github"))
+    print(tabulate([(t.name, t.kind, t.unit, t.rule) for t in TASKS.values()],
+                   ["task", "kind", "unit", "split rule"], tablefmt="github"))
     print("\nFeature views\n")
     print(tabulate([(n, k, d) for n, (k, d) in CATALOGUE.items()],
                    ["view", "kind", "description"], tablefmt="github"))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import models
-from bench.cell import RunContext, ViewCache, cell_record, execute_cell, failed
+from bench.cell import RunContext, ViewCache, cell_record, execute_cell, failed, model_kind
 from bench.config import Config
 from bench.plan import Cell, code_version, store_hash
 from bench.splits import Split
@@ -46,7 +46,7 @@ class Job:
 
 def resources(cell: Cell, device: str) -> dict:
     """A GPU for a cell whose model uses one on a CUDA run; one CPU otherwise."""
-    gpu = is_cuda(device) and models.MODELS[cell.model].uses_gpu
+    gpu = is_cuda(device) and model_kind(cell) != "backend" and models.MODELS[cell.model].uses_gpu
     return {"num_cpus": 1, "num_gpus": 1 if gpu else 0}
 
 

@@ -17,16 +17,19 @@ from pathlib import Path
 
 import models
 from bench import selection
-from bench.config import Config, ConfigError, device_kind
+from bench.code_version import code_version
+from bench.config import Config, ConfigError, ModelPlan, device_kind
 from bench.splits import Split, check_split, make_split
+from bench.tasks import TASKS
 from bench.views import ViewError, parse_view
 from featstore.store.reader import Store
 
 CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
-CODE_FILES = ("bench/views.py", "bench/splits.py", "bench/metrics.py", "bench/cell.py",
-              "bench/selection.py", "bench/weights.py", "featstore/pooling.py",
-              "featstore/pitch_stats.py")
-ROOT = Path(__file__).resolve().parents[1]
+
+
+def backend_plan(seeds: tuple[int, ...]) -> ModelPlan:
+    """How a verification backend runs: no parameters, search or selection; every seed."""
+    return ModelPlan({}, {}, {}, "none", seeds)
 
 
 @dataclass(frozen=True)
@@ -47,16 +50,6 @@ class Cell:
 
 
 # ---- versions and keys --------------------------------------------------------------------
-
-
-def code_version() -> str:
-    """Hash of the code that decides a cell's numbers: the models and the bench modules that
-    split, load and score (not the report). git commits miss uncommitted edits."""
-    h = hashlib.sha256()
-    files = sorted((ROOT / "models").glob("*.py")) + [ROOT / f for f in CODE_FILES]
-    for path in files:
-        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def store_hash(store: Store) -> str:
@@ -118,9 +111,11 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
                "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
     cells = []
     for task in config.tasks.values():
+        verification = TASKS[task.name].kind == "verification"
         for view, model in task.combinations():
             context["store"] = store_key(store, _view_features(view))
-            mp = config.model_plan(model, device)
+            # a verification backend has no parameters, search or selection, and every seed
+            mp = backend_plan(config.seeds) if verification else config.model_plan(model, device)
             params = dict(mp.params)
             if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:
                 params["checkpoint"] = default_checkpoint(store)  # None: see missing_inputs
@@ -129,6 +124,8 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
             for seed in mp.seeds:
                 payload = {**context, "task": task.name, "subsets": task.subsets,
                            "weighting": task.weights, "features": view, "model": model,
+                           "nontarget_trials": task.nontarget_trials if verification else None,
+                           "test_store": task.test_store,
                            "params": params, "search": search, "selection": mp.selection,
                            "seed": seed}
                 cells.append(Cell(task.name, view, model, seed, params, mp.overrides,
@@ -183,6 +180,8 @@ def preflight(cells: list[Cell], store: Store, device: str) -> None:
         raise ConfigError(next(iter(missing.values())))
     seen = set()
     for c in cells:
+        if TASKS[c.task].kind == "verification":
+            continue  # backends have no parameters to check
         sig = (c.model, json.dumps(c.params, sort_keys=True, default=str))
         if sig in seen:
             continue

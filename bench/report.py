@@ -14,20 +14,19 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench import stats, weights
+from bench import stats
 from bench.results import LEADERBOARD
+from bench.tasks import TASKS
+from bench.verification import report as verification_report
 
 PICTURE = "leaderboard.png"
-SPLIT_RULE = {"gender": "split by speaker, test/validation speakers balanced F/M and stratified "
-                        "by subset",
-              "speaker": "split by chapter (recording session) where a speaker has several, "
-                         "else by utterance; every speaker on train and test"}
 INTERVAL_NOTE = (
     "95% interval: an interval for the mean over seeds beside it, the corrected resampled t "
     "interval of Nadeau & Bengio (2003): mean ± t(J−1) · sqrt((1/J + n_test/n_train) · s²), "
     "s² the variance of the J per-seed accuracies, n_test / n_train the test and training "
-    "speakers (gender) or utterances (speaker). Each seed draws new test speakers / "
-    "utterances and retrains, so s² holds both the split-to-split variance and the sampling "
+    "units of the task (speakers for gender; for speaker ID sessions, i.e. chapters of speakers "
+    "with several, else utterances). Each seed draws new test units and retrains, so s² "
+    "holds both the split-to-split variance and the sampling "
     "of test units within a split; the n_test/n_train term corrects for the overlap of "
     "training sets between seeds. With one seed (marked *) it is that split's cluster "
     "bootstrap over test units only.")
@@ -40,6 +39,9 @@ def write(run_dir: Path, records: list[dict], env: dict, notes: dict[str, list[s
     if any(rows for _, rows in panels):
         leaderboard_png([(t, rows) for t, rows in panels if rows], run_dir / PICTURE)
     for task in tasks:
+        if TASKS[task].kind == "verification":
+            verification_report.det_png(run_dir, records, task)
+            continue
         rows = classifier_rows(records, task)
         if rows:
             best = rows[0]
@@ -212,7 +214,9 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
                      "rows marked (reduced) are not comparable with full runs")
     else:
         lines.append("- **reduced settings**: no")
-    lines += [f"- **cells**: {ok} ok, {len(records) - ok} failed",
+    ignored = env.get("ignored_records", 0)
+    lines += [f"- **cells**: {ok} ok, {len(records) - ok} failed, all of this run's plan; "
+              f"{ignored} record(s) of other plans in results.jsonl ignored",
               f"- **selection**: {_selection_note(env)}",
               "- accuracy: chunk-level, mean ± std over seeds; " + INTERVAL_NOTE,
               "- spk. acc: mean over test speakers of each speaker's chunk accuracy; utt. acc: "
@@ -222,7 +226,8 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
               "peak host MB: process peak RSS (ru_maxrss) when the cell ended",
               f"- picture: [{PICTURE}]({PICTURE})", ""]
     for task in dict.fromkeys(r["task"] for r in records):
-        lines += [f"## {task} ({SPLIT_RULE.get(task, '')})", ""]
+        lines += [f"## {task} ({TASKS[task].rule})", ""]
+        lines += verification_report.section(records, task)
         for title, table in (("Classification", _classifier_table(records, task)),
                              ("Clustering (of the test part, k = number of test classes)",
                               _clusterer_table(records, task))):
@@ -249,7 +254,7 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
 def _selection_note(env: dict) -> str:
     config = env.get("config", {})
     method = config.get("selection", "cv")
-    weighting = ", ".join(f"{t}: {body.get('weighting') or weights.DEFAULT[t]}"
+    weighting = ", ".join(f"{t}: {body.get('weighting') or TASKS[t].weighting}"
                           for t, body in config.get("tasks", {}).items())
     how = (f"grouped stratified {config.get('folds', 5)}-fold CV inside the training data "
            "(train + validation parts), grid and trees / epochs chosen there, then one refit on "

@@ -23,15 +23,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-import models
 from bench import report
 from bench import results as rfiles
-from bench.cell import RunContext, ViewCache, execute_cell
+from bench.cell import RunContext, ViewCache, execute_cell, model_kind
+from bench.code_version import ROOT, code_version
 from bench.config import Config, ConfigError
 from bench.plan import (
-    ROOT,
     Cell,
-    code_version,
     make_splits,
     plan,
     preflight,
@@ -69,7 +67,7 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> set[str]:
             if r.get("status") == "ok" and rfiles.predictions_path(run_dir, r["key"]).is_file():
                 done.add(r["key"])
         return done
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(p.name != rfiles.LOCK for p in run_dir.iterdir()):
         raise ConfigError(f"--out {run_dir} is not empty: pass --resume to continue that run, "
                           "or choose another folder")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +147,15 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
         cells, skipped = skip_missing(cells, store)
     preflight(cells, store, check_device)
     ctx = RunContext(config, store, device, run_dir, make_splits(config, store), quiet)
+    with rfiles.RunLock(run_dir):
+        return _run_locked(ctx, cells, resume, command, cluster, skipped)
+
+
+def _run_locked(ctx: RunContext, cells: list[Cell], resume: bool, command: str,
+                cluster: dict | None, skipped: list[dict]) -> int:
+    """``run`` once the run folder is locked: cells, then the report of exactly these cells."""
+    config, store, device, run_dir, quiet = (ctx.config, ctx.store, ctx.device, ctx.run_dir,
+                                             ctx.quiet)
     done = prepare_run_dir(run_dir, resume)
     env = environment(config, store, device, command, cluster)
     env["skipped"] = skipped
@@ -181,17 +188,16 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
     finally:
         bar.close()
 
+    # the report holds exactly this plan's cells, in plan order; records of other plans (other
+    # seeds, parameters, grid, store or code) stay in results.jsonl and are counted
+    records, env["ignored_records"] = rfiles.of_plan(rfiles.read_all(run_dir),
+                                                     [c.key for c in cells])
     env["finished"] = provenance.now()
     (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
-    records = rfiles.latest(rfiles.read_all(run_dir))
-    if cluster is not None:  # Ray finishes cells out of order: report them in plan order
-        order = {c.key: i for i, c in enumerate(cells)}
-        records.sort(key=lambda r: order.get(r["key"], -1))
     notes = {task: sorted({n for s in by_seed.values() for n in s.notes})
              for task, by_seed in ctx.splits.items()}
     report.write(run_dir, records, env, notes)
-    keys = {c.key for c in cells}
-    failed = [r for r in records if r["key"] in keys and r["status"] != "ok"]
+    failed = [r for r in records if r["status"] != "ok"]
     if failed:
         print(f"bench: {len(failed)} of {len(cells)} cell(s) failed (see {run_dir / rfiles.RESULTS}"
               f" and {run_dir / rfiles.LEADERBOARD})", file=sys.stderr)
@@ -209,7 +215,7 @@ def plot_paths(cells: list[Cell]) -> dict[str, str]:
     seen: set[tuple] = set()
     for cell in cells:
         ident = (cell.task, cell.features, cell.model)
-        if models.MODELS[cell.model].kind == "clusterer" and ident not in seen:
+        if model_kind(cell) == "clusterer" and ident not in seen:
             seen.add(ident)
             out[cell.key] = f"plots/{cell.model}_{cell.task}_{_safe(cell.features)}.png"
     return out

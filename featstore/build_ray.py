@@ -7,8 +7,9 @@ one for MFCC/audio only, a CPU core on a CPU build), reads plan.json from the sh
 builds one shard per call with ``build_shard``: under a temporary name, published by rename.
 Ray hands the shards out (``ActorPool``) and restarts an actor whose process died, retrying its
 shard there (``max_restarts`` / ``max_task_retries``); a shard that still fails stops the build,
-naming it, with the finished shards kept for ``--resume``. The driver then checks every shard
-it was told about (rows and SHA-256 as its worker reported) before index.json is written.
+naming it, with the finished shards kept for ``--resume``. The driver then checks that it sees
+every shard it was told about, and the index step (featstore.store.index) reads each once,
+comparing its SHA-256 with the one its worker reported.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class RayBuild:
 
     cluster: dict
     device: str
+    reported: dict[int, str] = dataclasses.field(default_factory=dict)  # shard -> its SHA-256
 
     @classmethod
     def connect(cls, address: str, device: str) -> RayBuild:
@@ -110,7 +112,8 @@ class RayBuild:
                 ray.kill(a)
         nodes = [r["node"] for r in reports]
         self.cluster["shards_built_by_node"] = {h: nodes.count(h) for h in sorted(set(nodes))}
-        check_shards(out, reports)
+        check_visible(out, reports)
+        self.reported = {r["shard"]: r["sha256"] for r in reports}
         sizes = sorted(set(checks))
         return sizes[0] if len(sizes) == 1 else sizes
 
@@ -129,17 +132,14 @@ def _failure(exc: Exception, missing: list[int]) -> str:
             "the finished shards are kept: rerun with --resume")
 
 
-def check_shards(out: Path, reports: list[dict]) -> None:
-    """Every shard a worker reported is on disk as it reported it (rows and SHA-256): what the
-    index will describe is what the workers wrote."""
+def check_visible(out: Path, reports: list[dict]) -> None:
+    """Every shard a worker reported is on this machine's disk too (the index step then reads
+    each once and compares its SHA-256 with the worker's: featstore.store.index)."""
     for r in sorted(reports, key=lambda r: r["shard"]):
         path = out / SHARDS / shard_name(r["shard"])
         if not path.is_file():
             raise UserError(f"shard {path} was built on {r['node']} but this machine does not "
                             "see it: --ray needs the store on storage every node shares")
-        if _rows(path) != r["rows"] or sha256_file(path) != r["sha256"]:
-            raise UserError(f"shard {path} differs from what {r['node']} wrote (another writer?)"
-                            ": remove it and rerun with --resume")
 
 
 class ShardBuilder:
@@ -153,8 +153,7 @@ class ShardBuilder:
     def check(self) -> int | str:
         """This worker's batch size, or why it cannot build (paths it does not see, other
         extraction parameters than the plan's)."""
-        from featstore.build import run_settings
-        from featstore.extractors import make_extractor
+        from featstore.build_setup import load_extractors, run_settings
 
         problem = (ray_cluster.unseen("the store folder", self.out / SHARDS)
                    or ray_cluster.unseen("the source", self.source))
@@ -166,7 +165,7 @@ class ShardBuilder:
         self.plan = json.loads((self.out / PLAN).read_text())
         opts = self.cfg.extract
         try:
-            self.extractors = [make_extractor(n, opts) for n in self.plan["params"]["features"]]
+            self.extractors = load_extractors(self.plan["params"]["features"], opts)
         except UserError as exc:
             return f"Ray worker on {ray_cluster.node_name()}: {exc}"
         mine = json.loads(json.dumps({e.name: e.params() for e in self.extractors}))
@@ -192,15 +191,7 @@ class ShardBuilder:
             raise RuntimeError(f"{shard_name(shard)} on {ray_cluster.node_name()}: "
                                f"{type(exc).__name__}: {exc}") from exc
         path = self.out / SHARDS / shard_name(shard)
-        return {"shard": shard, "rows": _rows(path), "sha256": sha256_file(path),
-                "node": ray_cluster.node_name()}
-
-
-def _rows(path: Path) -> int:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return int(f.attrs["num_rows"])
+        return {"shard": shard, "sha256": sha256_file(path), "node": ray_cluster.node_name()}
 
 
 def _maybe_crash(hook: str, shard: int) -> None:

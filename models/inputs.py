@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from featstore.pcm import PCM_SCALE
+
 INPUT_KINDS = ("vector", "frames", "audio")
 
 
@@ -40,5 +42,5 @@ def as_audio(X: Any) -> np.ndarray:
 def audio_to_float(X: np.ndarray) -> np.ndarray:
     """int16 PCM -> float32 in [-1, 1); float input is taken as already scaled."""
     if X.dtype == np.int16:
-        return X.astype(np.float32) / 32768.0
+        return X.astype(np.float32) / np.float32(PCM_SCALE)
     return X.astype(np.float32, copy=False)

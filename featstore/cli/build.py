@@ -46,8 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_extractor_arguments(feat)
     run = p.add_argument_group("run")
     run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: "
-                     "256 on CPU; wav2vec2 on CUDA: from free GPU memory)")
+    run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: the "
+                     "smallest an extractor suggests: self-supervised models 16 on CPU and from "
+                     "free GPU memory on CUDA; else 256 on CPU, 1024 on CUDA)")
     run.add_argument("--workers", type=nonneg_int, help="decoding threads, running ahead of "
                      "extraction (default: one per core on CPU, on CUDA cores - 2; at most 8); "
                      "0 decodes inline")

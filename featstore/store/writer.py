@@ -1,9 +1,17 @@
 """Shard writing: one HDF5 file per shard and feature group, plus the shard's metadata file,
-streamed in batches under temporary names and published atomically; a writer thread behind a
-bounded queue so extraction never waits on disk.
+each built in memory in batches, then written under a temporary name and published atomically;
+a writer thread behind a bounded queue so extraction never waits on disk.
 
-HDF5 layout choices (see README "Store format"):
-- a per-layer feature (wav2vec2's pooled states) is chunked one layer at a time;
+HDF5 builds the shard in memory (a ``BytesIO``) and our code writes its bytes
+(``layout.write_bytes_atomic``): a full disk is then an error of a plain ``os.write`` (one line,
+no temporary left, ``--resume`` later), where HDF5 writing the file itself fails inside its
+own close and crashes the process. It costs a shard's size in memory (about 100 MB for 256
+LibriSpeech utterances of MFCC + audio; more with wav2vec2 frame states: lower
+``--shard-size`` there) and nothing measurable in time.
+
+HDF5 layout choices (see docs/store.md):
+- a per-layer feature (wav2vec2's pooled states) is chunked one layer at a time, so reading
+  one layer reads ~1/L of the bytes;
 - every dataset is row-aligned (row = one chunk) and resizable along rows only;
 - chunks hold ~1 MiB of whole rows: the size of HDF5's default per-dataset chunk cache, so a
   sequential read decodes each chunk once and a random row costs at most 1 MiB of I/O;
@@ -12,13 +20,15 @@ HDF5 layout choices (see README "Store format"):
   audio, and it made this one writer thread (which holds the GIL while HDF5 works) ~3x slower,
   enough to hold back a GPU build; ``fletcher32`` on every dataset so corruption is caught on
   read;
-- metadata strings are fixed-length ASCII, which (unlike variable-length strings) can carry
-  the fletcher32 filter.
+- metadata strings are fixed-length UTF-8 (width in bytes), which (unlike variable-length
+  strings) can carry the fletcher32 filter; stores written before hold ASCII, which reads the
+  same.
 """
 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import queue
 import threading
@@ -34,8 +44,7 @@ from featstore.store.layout import (
     LOCK,
     META_COLUMNS,
     META_NUMERIC,
-    TMP_PREFIX,
-    publish,
+    write_bytes_atomic,
 )
 
 CHUNK_BYTES = 1 << 20
@@ -48,7 +57,7 @@ def rows_per_chunk(shape: tuple[int, ...], dtype: str) -> int:
 
 def _layer_axis(spec: FeatureSpec) -> bool:
     """A per-layer feature ([layers, dim] rows, "layers" in its params) is chunked one layer
-    at a time, so reading one layer reads ~1/L of the bytes of whole rows."""
+    at a time."""
     layers = spec.params.get("layers")
     return len(spec.shape) == 2 and isinstance(layers, list) and len(layers) == spec.shape[0] > 1
 
@@ -73,21 +82,21 @@ class ShardPart:
 
 
 class ShardWriter:
-    """Writes one file of a shard. Nothing is visible under the final name until ``close``
-    succeeds."""
+    """Writes one file of a shard. Nothing is on disk until ``close``, which writes it under a
+    temporary name and publishes it."""
 
     def __init__(self, path: Path, specs: list[FeatureSpec], meta_widths: dict[str, int] | None,
                  attrs: dict):
         self.path = path
-        self.tmp = path.with_name(TMP_PREFIX + path.name)
         self.specs = specs
         self.meta = meta_widths is not None
         self.rows = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = h5py.File(self.tmp, "w")
+        self.buffer = io.BytesIO()
+        self.file = h5py.File(self.buffer, "w")
         if self.meta:
             for col in META_COLUMNS:
-                _create(self.file, f"meta/{col}", (), f"S{max(1, meta_widths[col])}", True)
+                _create(self.file, f"meta/{col}", (),
+                        h5py.string_dtype("utf-8", max(1, meta_widths[col])), True)
             for col, dtype in META_NUMERIC.items():
                 _create(self.file, f"meta/{col}", (), dtype, True)
         for spec in specs:
@@ -110,19 +119,23 @@ class ShardWriter:
             if len(value) != n:
                 raise ValueError(f"{name}: {len(value)} rows, expected {n}")
             ds.resize(self.rows + n, axis=0)
-            ds[self.rows :] = np.asarray(value).astype(ds.dtype, copy=False)
+            # a string column is copied: that keeps h5py's UTF-8 tag on the dtype (numpy drops it
+            # when copy=False finds the plain bytes dtype equal)
+            ds[self.rows :] = np.asarray(value).astype(ds.dtype, copy=ds.dtype.kind == "S")
         self.rows += n
 
     def close(self, problems: list[dict]) -> int:
         self.file.attrs["num_rows"] = self.rows
         self.file.attrs["problems"] = json.dumps(problems)
         self.file.close()
-        publish(self.tmp, self.path)
+        buffer, self.buffer = self.buffer, None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.path, buffer.getbuffer())
         return self.rows
 
     def abort(self) -> None:
         self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        self.buffer = None
 
 
 class ShardSetWriter:
@@ -149,7 +162,8 @@ class ShardSetWriter:
 
     def abort(self) -> None:
         for w in self.writers:
-            w.abort()
+            if w.buffer is not None:
+                w.abort()
 
 
 class ShardSink:
