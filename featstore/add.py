@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from featstore import machine, provenance
 from featstore.add_input import DecodedAudio, StoredAudio
-from featstore.build import load_extractors
+from featstore.build_setup import load_extractors
 from featstore.device import resolve_device
 from featstore.drop import remove_unlisted
 from featstore.errors import UserError
@@ -65,15 +65,22 @@ def add(cfg: AddConfig) -> dict:
     store = Store(root)  # a UserError unless it is a finished store
     plan = json.loads((root / "plan.json").read_text())
     opts = cfg.extract
-    try:
-        opts.device = resolve_device(opts.device)
-    except UserError as exc:
-        raise UserError(f"--device: {exc}") from None
+    ray = None
+    if cfg.ray is not None:  # the device is the workers', on the cluster
+        from featstore.add_ray import RayAdd
+
+        ray = RayAdd.connect(cfg.ray, opts.device)
+        opts.device = ray.build.device
+    else:
+        try:
+            opts.device = resolve_device(opts.device)
+        except UserError as exc:
+            raise UserError(f"--device: {exc}") from None
     opts.sample_rate = plan["params"]["sample_rate"]
     opts.chunk_samples = plan["params"]["chunk_samples"]
     if not cfg.features:
         raise UserError("--features must name at least one feature")
-    extractors = load_extractors(cfg.features, opts)
+    extractors = load_extractors(cfg.features, ray.build.plan_options(opts) if ray else opts)
     with StoreLock(root):
         store = Store(root)  # re-read under the lock: another add may have finished meanwhile
         todo = _to_add(store.index, extractors, root)
@@ -88,17 +95,25 @@ def add(cfg: AddConfig) -> dict:
             else machine.decode_threads(opts.device))
         pending = [i for i in range(len(store.shards))
                    if not all(p.path.exists() for p in group_parts(root, i, todo))]
-        if pending and cfg.ray is not None:
-            raise UserError("featstore add --ray is not available yet: run it without --ray")
-        if pending:
-            audio = (StoredAudio(store) if "audio" in store.features and cfg.source is None
-                     else DecodedAudio(store, plan, cfg.source, cfg.cache_dir, settings))
-            _build(root, store, pending, todo, audio, settings, cfg.quiet)
-        index = _publish(root, store.index, todo, opts.device, settings.batch_size)
+        where, batch_size = None, settings.batch_size
+        if pending and ray is not None:
+            batch_size = ray.run(root, pending, todo, cfg)
+            where = ray.build.provenance()
+        elif pending:
+            _build(root, store, pending, todo, audio_input(store, plan, cfg, settings),
+                   settings, cfg.quiet)
+        index = _publish(root, store.index, todo, opts.device, batch_size, where)
     if not cfg.quiet:
         names = [n for e in todo for n in feature_entries(e, e.name)]
         print(f"featstore add: added {', '.join(names)} to {len(store)} chunks", file=sys.stderr)
     return index
+
+
+def audio_input(store: Store, plan: dict, cfg: AddConfig, settings: RunSettings):
+    """The store's own audio when it has it (and no --source says otherwise), else decoding."""
+    if "audio" in store.features and cfg.source is None:
+        return StoredAudio(store)
+    return DecodedAudio(store, plan, cfg.source, cfg.cache_dir, settings)
 
 
 def _to_add(index: dict, extractors: list, root: Path) -> list:
@@ -141,19 +156,36 @@ def _adopt(root: Path, todo: list, resume: bool) -> None:
 
 def _build(root: Path, store: Store, pending: list[int], todo: list, audio, settings,
            quiet: bool) -> None:
+    """The local loop: one writer thread shared by the shards, so writing one overlaps
+    extracting the next."""
     sink = ShardSink()
     total = sum(int(store.offsets[i + 1] - store.offsets[i]) for i in pending)
     with tqdm(total=total, unit="chunk", desc="add", disable=quiet or None) as bar:
         try:
-            with machine.torch_threads(_threads(todo)):
-                for i in pending:
-                    sink.open(group_parts(root, i, todo),
-                              {"shard": i, "format_version": FORMAT_VERSION})
-                    for batch in audio.batches(i, settings.batch_size):
-                        sink.rows(None, extract(todo, batch, settings.device))
-                        bar.update(len(batch))
-                    sink.close_shard([])
+            for i in pending:
+                add_shard(root, i, todo, audio, settings, sink=sink, progress=bar.update)
         finally:
+            sink.finish()
+
+
+def add_shard(root: Path, shard: int, todo: list, audio, settings: RunSettings, *,
+              sink: ShardSink | None = None, progress=None) -> None:
+    """Write the group files of ``todo`` for one shard of the store at ``root`` (published
+    by rename once written; without ``sink`` this call owns a writer and returns once they are
+    published). The unit a Ray add schedules."""
+    own = sink is None
+    sink = sink or ShardSink()
+    try:
+        with machine.torch_threads(_threads(todo)):
+            sink.open(group_parts(root, shard, todo),
+                      {"shard": shard, "format_version": FORMAT_VERSION})
+            for batch in audio.batches(shard, settings.batch_size):
+                sink.rows(None, extract(todo, batch, settings.device))
+                if progress is not None:
+                    progress(len(batch))
+            sink.close_shard([])
+    finally:
+        if own:
             sink.finish()
 
 
@@ -162,13 +194,16 @@ def _threads(extractors: list) -> int | None:
                default=None)
 
 
-def _publish(root: Path, index: dict, todo: list, device: str, batch_size: int) -> dict:
-    """The new index, written atomically; then the add's record goes."""
+def _publish(root: Path, index: dict, todo: list, device: str, batch_size, where: dict | None
+             ) -> dict:
+    """The new index, written atomically; then the add's record goes. ``where``: a Ray add's
+    provenance (its cluster)."""
     rows = [s["rows"] for s in index["shards"]]
     new = json.loads(json.dumps(index))
     new.setdefault("groups", {})
     for e in todo:
-        new["groups"][e.name] = group_entry(root, e, rows, device=device, batch_size=batch_size)
+        new["groups"][e.name] = group_entry(root, e, rows, device=device, batch_size=batch_size,
+                                            where=where)
         new["features"].update(feature_entries(e, e.name))
     write_json_atomic(root / INDEX, new)
     (root / ADDING).unlink(missing_ok=True)

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import (
+    ExtractorConfig,
+    ExtractorOptions,
+    FeatureSpec,
+    register,
+    register_config,
+)
 from featstore.pcm import PCM_MAX, PCM_MIN, PCM_SCALE
+
+
+@register_config
+@dataclass(frozen=True)
+class AudioConfig(ExtractorConfig):
+    feature_type = "audio"
+    OPTIONS = {"sample_rate": "sample_rate"}
+    sample_rate: int = 16000
 
 
 class AudioExtractor:

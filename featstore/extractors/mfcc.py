@@ -23,13 +23,20 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import (
+    ExtractorConfig,
+    ExtractorOptions,
+    FeatureSpec,
+    register,
+    register_config,
+)
 from featstore.machine import cores
 
 TOP_DB = 80.0
@@ -49,6 +56,19 @@ def mel_bands(fbank: torch.Tensor, groups: int) -> list[tuple[int, int, int, int
         lo, hi = (int(bins[0]), int(bins[-1]) + 1) if len(bins) else (0, 1)
         out.append((m0, m1, lo, hi, fbank[lo:hi, m0:m1].contiguous()))
     return out
+
+
+@register_config
+@dataclass(frozen=True)
+class MFCCConfig(ExtractorConfig):
+    feature_type = "mfcc"
+    OPTIONS = {"n_mfcc": "n_mfcc", "n_fft": "n_fft", "hop_length": "hop_length",
+               "n_mels": "n_mels", "sample_rate": "sample_rate"}
+    n_mfcc: int = 13
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    sample_rate: int = 16000
 
 
 @cache
@@ -84,6 +104,11 @@ class MFCCExtractor:
         self.block = max(1, BLOCK_BYTES // chunk_bytes)
         self.threads = cores()
         self._local = threading.local()  # each block worker's buffers
+
+    @property
+    def config(self) -> MFCCConfig:
+        o = self.options
+        return MFCCConfig(o.n_mfcc, o.n_fft, o.hop_length, o.n_mels, o.sample_rate)
 
     def params(self) -> dict:
         o = self.options

@@ -53,9 +53,10 @@ def group_entry(out: Path, extractor, rows: list[int], *, device: str,
         "extractor": extractor.name, "params": extractor.params(), "files": files,
         "bytes": sum((out / f["file"]).stat().st_size for f in files),
         "added": provenance.now(),
-        "provenance": {"device": device, "batch_size": batch_size,
+        "provenance": {"device": prov.get("device", device), "batch_size": batch_size,
                        **{k: prov.get(k) for k in ("git_commit", "versions", "host",
-                                                     "device_name", "command")}},
+                                                     "device_name", "command")},
+                       **({"cluster": prov["cluster"]} if "cluster" in prov else {})},
     }
 
 

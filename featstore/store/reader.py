@@ -31,6 +31,7 @@ class FeatureInfo:
     dtype: str
     params: dict
     group: str | None = None  # None: inside the shard files (a format 1 store)
+    extractor: str | None = None  # the extractor that made it
 
 
 class Store:
@@ -48,7 +49,7 @@ class Store:
             self.index = json.loads(index.read_text())
             self.features = {
                 name: FeatureInfo(name, tuple(f["shape"]), f["dtype"], f.get("params", {}),
-                                  f.get("group"))
+                                  f.get("group"), f.get("extractor"))
                 for name, f in self.index["features"].items()
             }
             self.shards = self.index["shards"]
@@ -168,6 +169,14 @@ class Store:
         state = self.__dict__.copy()
         state["_files"] = {}
         return state
+
+    def extractor(self, name: str, device: str = "cpu"):
+        """Extractor ``name`` rebuilt from the parameters this store recorded for it, with the
+        store's chunking: ``store.extractor("mfcc")(waveform)`` gives the rows the store would
+        hold for that audio (see :mod:`featstore.store.featurize`)."""
+        from featstore.store.featurize import store_extractor
+
+        return store_extractor(self, name, device)
 
     def torch_dataset(self, features: str | list[str], label: str | None = None, rows=None):
         from featstore.store.torch_dataset import StoreDataset
