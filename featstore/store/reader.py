@@ -183,6 +183,15 @@ class Store:
 
         return StoreDataset(self, features, label, rows)
 
+    def torch_loader(self, features: str | list[str], label: str | None = None, rows=None,
+                     **kwargs):
+        """A DataLoader reading whole batches (shuffled contiguous blocks of rows), integer
+        labels (``loader.dataset.classes``) and frame masks: see
+        :mod:`featstore.store.torch_batches`."""
+        from featstore.store.torch_batches import torch_loader
+
+        return torch_loader(self, features, label, rows, **kwargs)
+
     def to_hf(self, features: list[str] | None = None, rows=None,
               where: dict[str, list[str]] | None = None):
         """The chosen rows (indices or mask, then ``where`` meta filters) with their meta
