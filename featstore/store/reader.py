@@ -222,6 +222,10 @@ def _read_rows(ds: h5py.Dataset, local: np.ndarray, pos: list[int] | None = None
     if (hi - lo) <= 4 * local.size:  # dense enough: one read, then select
         return ds[lo:hi][local - lo]
     unique, inverse = np.unique(local, return_inverse=True)  # h5py wants strictly increasing
+    breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+    if len(breaks) < max(4, len(unique) // 16):  # a few runs (batched reading): slices
+        runs = np.split(unique, breaks)
+        return np.concatenate([ds[r[0] : r[-1] + 1] for r in runs])[inverse]
     return ds[unique][inverse]
 
 
