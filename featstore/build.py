@@ -74,7 +74,7 @@ def build(cfg: BuildConfig) -> dict:
             if pending:  # an old index would describe shards about to change: never leave it
                 (out / INDEX).unlink(missing_ok=True)
             if ray is not None:
-                batch_size = ray.run(out, pending, plan, cfg)
+                batch_size = ray.run(out, pending, plan, cfg, corpus.reader)
             else:
                 settings = run_settings(cfg, extractors, corpus.reader)
                 build_shards(out, plan, pending, extractors, settings, quiet=cfg.quiet)

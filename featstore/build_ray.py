@@ -3,7 +3,8 @@ Imported only when --ray is given.
 
 The driver (featstore/build.py) plans, holds the store lock and writes index.json, as without
 Ray. Each actor loads the extractors once on its device (a whole GPU with wav2vec2, a quarter of
-one for MFCC/audio only, a CPU core on a CPU build), reads plan.json from the shared store and
+one for MFCC/audio only, a CPU core on a CPU build; its decode threads and MFCC pool are sized
+from that CPU share, not the node's cores), reads plan.json from the shared store and
 builds one shard per call with ``build_shard``: under a temporary name, published by rename.
 Ray hands the shards out (``ActorPool``) and restarts an actor whose process died, retrying its
 shard there (``max_restarts`` / ``max_task_retries``); a shard that still fails stops the build,
@@ -27,6 +28,7 @@ from featstore import cluster as ray_cluster
 from featstore import provenance
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions
+from featstore.store.folder import NO_RENAME, rename_replaces
 from featstore.store.layout import PLAN, SHARDS, sha256_file, shard_name
 
 RETRIES = 3  # restarts of a dead actor, and retries of its shard
@@ -71,8 +73,10 @@ class RayBuild:
             fit = min(fit, self.cluster["gpus"] // res["num_gpus"])
         return max(1, min(int(fit), pending))
 
-    def run(self, out: Path, pending: list[int], plan: dict, cfg) -> int | list[int] | None:
-        """Build the ``pending`` shards; returns the batch size(s) the workers used."""
+    def run(self, out: Path, pending: list[int], plan: dict, cfg,
+            reader=None) -> int | list[int] | None:
+        """Build the ``pending`` shards; returns the batch size(s) the workers used. ``reader``:
+        the corpus's audio reader, pickled to the workers (None: files by path)."""
         if not pending:  # all shards there, index missing: nothing for workers to do
             return cfg.batch_size
         ray = ray_cluster.ray_module()
@@ -88,7 +92,8 @@ class RayBuild:
         actor = ray.remote(ShardBuilder).options(
             **res, max_restarts=RETRIES, max_task_retries=RETRIES)
         actors = [actor.remote(str(out.absolute()), sha256_file(out / PLAN), source, wcfg,
-                               os.environ.get(CRASH_HOOK)) for _ in range(n)]
+                               os.environ.get(CRASH_HOOK), res["num_cpus"], reader)
+                  for _ in range(n)]
         try:
             checks = ray.get([a.check.remote() for a in actors])
             problems = [c for c in checks if isinstance(c, str)]
@@ -145,10 +150,16 @@ def check_visible(out: Path, reports: list[dict]) -> None:
 class ShardBuilder:
     """A Ray actor: the extractors loaded once, then one shard per ``build`` call."""
 
-    def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None):
+    def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None,
+                 cpus: float = 1, reader=None):
+        from featstore import machine
+
         self.out, self.plan_sha, self.source, self.cfg = Path(out), plan_sha, source, cfg
-        self.crash = crash
+        self.crash, self.reader = crash, reader
         self.plan = self.extractors = self.settings = None
+        # decode threads, the MFCC block pool and torch threads from this actor's CPUs, not
+        # the node's cores (its process is this actor's alone)
+        machine.set_cpu_share(int(cpus))
 
     def check(self) -> int | str:
         """This worker's batch size, or why it cannot build (paths it does not see, other
@@ -159,6 +170,8 @@ class ShardBuilder:
                    or ray_cluster.unseen("the source", self.source))
         if problem:
             return problem
+        if not rename_replaces(self.out / SHARDS, f"-{os.getpid()}-{ray_cluster.node_name()}"):
+            return f"Ray worker on {ray_cluster.node_name()}: " + NO_RENAME.format(self.out)
         if sha256_file(self.out / PLAN) != self.plan_sha:
             return (f"Ray worker on {ray_cluster.node_name()} sees another plan.json in "
                     f"{self.out} than the driver: --ray needs one shared store folder")
@@ -173,7 +186,7 @@ class ShardBuilder:
             return (f"Ray worker on {ray_cluster.node_name()} would extract with other "
                     "parameters than the plan (another model version, or --compute-dtype auto "
                     "resolved differently): pass --compute-dtype and the same --model everywhere")
-        self.settings = run_settings(self.cfg, self.extractors)
+        self.settings = run_settings(self.cfg, self.extractors, self.reader)
         return self.settings.batch_size
 
     def build(self, shard: int) -> dict:

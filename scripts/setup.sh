@@ -12,6 +12,6 @@ fi
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # shellcheck disable=SC2086
-    .venv/bin/python -m pip install -q $PINS -e ".[dev,ray]"
+    .venv/bin/python -m pip install -q $PINS -e ".[dev,ray,lhotse]"
     echo "$stamp" > .venv/.setup-stamp
 fi

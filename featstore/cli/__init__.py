@@ -18,7 +18,7 @@ COMMANDS = {
     "verify": "check a store's checksums, shapes, values and index",
     "eda": "exploratory report on a store's MFCCs (markdown + PNGs)",
     "perf": "measure extraction throughput (real-time factors) on a source",
-    "export": "write a store as a Hugging Face dataset (Arrow) or Parquet files",
+    "export": "write a store as a Hugging Face dataset (Arrow), Parquet files or a lhotse CutSet",
 }
 
 

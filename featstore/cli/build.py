@@ -23,13 +23,21 @@ OPTIONAL_BY_DEFAULT = ("wav2vec2",)  # without --features, an unloadable model i
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p, None, "librispeech:dev-clean")
-    cols = p.add_argument_group("columns of an hf: source")
+    cols = p.add_argument_group("columns of an hf: source (--chapter-column, --gender-map: "
+                                "also lhotse:)")
     for role, default in DEFAULT_COLUMNS.items():
+        extra = (" (lhotse: the supervision's custom field; default the recording id)"
+                 if role == "chapter" else "")
         cols.add_argument(f"--{role}-column", dest=f"col_{role}", metavar="COLUMN",
-                          help=f"{role} column (default {default})")
+                          help=f"{role} column (default {default}){extra}")
     cols.add_argument("--gender-map", dest="col_gender_map", metavar="FILE",
                       help="speaker genders from a file (LibriSpeech's SPEAKERS.TXT, or lines "
-                      "'speaker,F'), in place of a gender column")
+                      "'speaker,F'), in place of a gender column (lhotse: for speakers whose "
+                      "supervisions have no gender)")
+    lh = p.add_argument_group("lhotse: source")
+    lh.add_argument("--channel", dest="col_channel", type=lambda t: str(nonneg_int(t)),
+                    metavar="N", help="read this channel of multi-channel recordings (default: "
+                    "all channels, down-mixed)")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("stores/default"),
                      help="store folder (default stores/default)")

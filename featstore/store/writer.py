@@ -238,7 +238,22 @@ class StoreLock:
         except BlockingIOError:
             self.fd.close()
             raise UserError(f"another process is writing to {self.path.parent}") from None
+        self._check_enforced()
         return self
+
+    def _check_enforced(self) -> None:
+        """A second lock on the held one must be refused: some mounted buckets (FUSE) accept
+        every flock, and then nothing keeps two builds out of one store."""
+        with open(self.path, "w") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return
+            fcntl.flock(other, fcntl.LOCK_UN)
+        self.__exit__()
+        raise UserError(f"the filesystem of {self.path.parent} does not enforce flock (a mounted "
+                        "bucket?): a store needs flock and atomic rename; put it on a local "
+                        "disk or a shared filesystem that has both (NFS, Lustre, CephFS)")
 
     def __exit__(self, *exc) -> None:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
