@@ -65,3 +65,43 @@ def test_config_round_trip(name):
     config = cls()
     assert cls.from_dict(config.to_dict()) == config
     assert json.loads(json.dumps(config.to_dict()))["feature_type"] == name
+
+
+def _rchar() -> int:
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("rchar")).split()[1])
+
+
+def test_one_layer_reads_only_that_layer(w2v_store):
+    store = featstore.open(w2v_store)
+    info = store.features["wav2vec2/mean"]
+    layers = info.params["layers"]
+    assert len(layers) == info.shape[0] >= 3
+    everything = store.load("wav2vec2/mean")
+    rows = np.array([len(store) - 1, 0, 3, 3, 10])
+    got = store.load("wav2vec2/mean", rows, layers=[layers[1]])
+    np.testing.assert_array_equal(got, everything[rows][:, [1]])
+    np.testing.assert_array_equal(store.load("wav2vec2/std", None, layers=layers[::-1]),
+                                  store.load("wav2vec2/std")[:, ::-1])
+    with pytest.raises(KeyError, match="no layer"):
+        store.load("wav2vec2/mean", rows, layers=[99])
+    path = w2v_store / store.file_of("wav2vec2/mean", 0)
+    import h5py
+
+    with h5py.File(path) as f:
+        assert f["features/wav2vec2/mean"].chunks[1:] == (1, info.shape[1])  # a layer a chunk
+    store.close()
+    before = _rchar()
+    store.load("wav2vec2/mean")
+    every = _rchar() - before
+    store.close()
+    before = _rchar()
+    store.load("wav2vec2/mean", layers=[layers[1]])
+    one = _rchar() - before
+    assert one < every / len(layers) * 1.5
+
+
+def test_export_sees_added_features(w2v_store):
+    store = featstore.open(w2v_store)
+    ds = store.to_hf(["mfcc", "pitch/f0"], rows=[0, 1, 2]).with_format("numpy", dtype=None)
+    np.testing.assert_array_equal(np.stack(ds["pitch/f0"]), store.load("pitch/f0", [0, 1, 2]))
