@@ -10,8 +10,8 @@ LibriSpeech utterances of MFCC + audio; more with wav2vec2 frame states: lower
 ``--shard-size`` there) and nothing measurable in time.
 
 HDF5 layout choices (see docs/store.md):
-- a per-layer feature (wav2vec2's pooled states) is chunked one layer at a time, so reading
-  one layer reads ~1/L of the bytes;
+- a per-layer feature (wav2vec2's pooled states) is chunked one layer at a time (the rows of a
+  ~1 MiB whole-row chunk, one layer each), so reading one layer reads ~1/L of the bytes;
 - every dataset is row-aligned (row = one chunk) and resizable along rows only;
 - chunks hold ~1 MiB of whole rows: the size of HDF5's default per-dataset chunk cache, so a
   sequential read decodes each chunk once and a random row costs at most 1 MiB of I/O;
@@ -64,10 +64,12 @@ def _layer_axis(spec: FeatureSpec) -> bool:
 
 def _create(f: h5py.File, name: str, shape: tuple[int, ...], dtype, compress: bool,
             by_layer: bool = False) -> None:
+    # per layer: as many rows per chunk as whole rows would have (a chunk is 1/L of the size),
+    # so a shard's last, partly filled chunks allocate no more than whole-row chunks would
     chunk_shape = (1, *shape[1:]) if by_layer else shape
     f.create_dataset(
         name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-        chunks=(rows_per_chunk(chunk_shape, np.dtype(dtype).str), *chunk_shape),
+        chunks=(rows_per_chunk(shape, np.dtype(dtype).str), *chunk_shape),
         compression="lzf" if compress else None, shuffle=compress, fletcher32=True,
     )
 
