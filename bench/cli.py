@@ -83,6 +83,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             for s in models.MODELS.values()]
     print(tabulate(sorted(rows), ["model", "kind", "inputs", "default search grid",
                                   "description"], tablefmt="github"))
+    from bench.verification.backends import BACKENDS
+
+    print("\nVerification backends (the models of a verification task; vector views)\n")
+    print(tabulate([(b.name, b.description) for b in BACKENDS.values()],
+                   ["backend", "description"], tablefmt="github"))
     return 0
 
 
@@ -100,6 +105,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.rerender import rerender
+
+    path = rerender(args.run_dir)
+    print(f"bench: wrote {path}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "run": ("run a benchmark config", add_run, cmd_run),
     "list": ("list tasks, feature views and models",
@@ -108,6 +121,8 @@ COMMANDS = {
     "compare": ("compare two runs cell by cell, with paired significance tests",
                 lambda p: (p.add_argument("run_a", type=Path), p.add_argument("run_b", type=Path)),
                 cmd_compare),
+    "report": ("render a finished run's leaderboard again from its results.jsonl",
+               lambda p: p.add_argument("run_dir", type=Path), cmd_report),
 }
 
 

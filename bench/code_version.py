@@ -20,8 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bench", "models", "featstore")
 ROOTS = ("bench", "models")
-NOT_IN_CELLS = ("bench/cli.py", "bench/__main__.py", "bench/report.py", "bench/compare.py",
-                "featstore/cli/", "featstore/perf/", "featstore/__main__.py")
+NOT_IN_CELLS = ("bench/cli.py", "bench/__main__.py", "bench/report.py", "bench/report_plots.py",
+                "bench/compare.py", "bench/verification/report.py",
+                "bench/verification/compare.py", "featstore/cli/", "featstore/perf/",
+                "featstore/__main__.py")
 
 
 def _excluded(rel: str) -> bool:

@@ -55,7 +55,7 @@ from bench import config_values as v
 from bench.config_values import ConfigError
 from bench.selection import METHODS as SELECTION_METHODS
 from bench.tasks import TASKS
-from bench.verification.backends import BACKENDS
+from bench.verification.backends import backend_entry
 from bench.verification.trials import NONTARGET_TRIALS
 from bench.views import ViewError, parse_view
 from bench.weights import SCHEMES as WEIGHT_SCHEMES
@@ -245,6 +245,9 @@ def _task(name: Any, body: Any) -> TaskConfig:
         extra["nontarget_trials"] = v.integer(body["nontarget_trials"],
                                               f"{where}.nontarget_trials", low=1)
     if "test_store" in body:
+        if not TASKS[name].cross_corpus:
+            raise ConfigError(f"{where}.test_store: task {name} cannot test on another store "
+                              "(closed-set speaker ID needs its test speakers in training)")
         extra["test_store"] = v.string(body["test_store"], f"{where}.test_store")
     return TaskConfig(name=name, grid=grid, subsets=subsets, weighting=weighting, **extra)
 
@@ -264,7 +267,8 @@ def _grid_entry(body: Any, where: str, kind: str = "classification") -> GridEntr
         except ViewError as exc:
             raise ConfigError(f"{where}.features: {exc}") from None
     if kind == "verification":
-        return _backend_entry(features, names, views, body, where)
+        return GridEntry(tuple(features), tuple(names),
+                         backend_entry(features, names, views, body, where))
     for name in names:
         spec = _spec(name, f"{where}.models")
         for view in views.values():
@@ -281,23 +285,6 @@ def _grid_entry(body: Any, where: str, kind: str = "classification") -> GridEntr
         _model_keys(section, MODELS[model], f"{where}.search.{model}")
         search[model] = section["search"]
     return GridEntry(tuple(features), tuple(names), search)
-
-
-def _backend_entry(features: list, names: list, views: dict, body: dict,
-                   where: str) -> GridEntry:
-    """A verification grid entry: scoring backends (bench/verification/backends.py) on vector
-    views (one embedding per utterance: the mean of its chunk vectors)."""
-    for name in names:
-        if name not in BACKENDS:
-            raise ConfigError(f"{where}.models: unknown verification backend {name!r}; valid "
-                              f"backends: {', '.join(BACKENDS)}")
-    for view in views.values():
-        if view.kind != "vector":
-            raise ConfigError(f"{where}: verification embeds each utterance as the mean of "
-                              f"its chunk vectors; view '{view.name}' is {view.kind}, not vector")
-    if body.get("search"):
-        raise ConfigError(f"{where}.search: verification backends have no search grid")
-    return GridEntry(tuple(features), tuple(names), {})
 
 
 def _spec(name: Any, where: str) -> ModelSpec:

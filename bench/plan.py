@@ -15,11 +15,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 import models
 from bench import selection
 from bench.code_version import code_version
 from bench.config import Config, ConfigError, ModelPlan, device_kind
-from bench.splits import Split, check_split, make_split
+from bench.crosscorpus import cross_split
+from bench.splits import Split, check_split, in_subsets, make_split
 from bench.tasks import TASKS
 from bench.views import ViewError, parse_view
 from featstore.store.reader import Store
@@ -105,7 +108,23 @@ def default_checkpoint(store: Store) -> str | None:
 # ---- planning and checks ------------------------------------------------------------------
 
 
-def plan(config: Config, store: Store, device: str) -> list[Cell]:
+def open_test_stores(config: Config) -> dict[str, Store]:
+    """Task name -> its cross-corpus test store (tasks.<name>.test_store), opened."""
+    import featstore
+
+    out = {}
+    for task in config.tasks.values():
+        if task.test_store is None:
+            continue
+        if not Path(task.test_store).exists():
+            raise ConfigError(f"tasks.{task.name}.test_store: store {task.test_store} not found")
+        out[task.name] = featstore.open(task.test_store)
+    return out
+
+
+def plan(config: Config, store: Store, device: str,
+         test_stores: dict[str, Store] | None = None) -> list[Cell]:
+    test_stores = open_test_stores(config) if test_stores is None else test_stores
     context = {"code": code_version(), "device": device_kind(device),
                "validation_fraction": config.validation_fraction, "folds": config.folds,
                "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
@@ -125,7 +144,9 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
                 payload = {**context, "task": task.name, "subsets": task.subsets,
                            "weighting": task.weights, "features": view, "model": model,
                            "nontarget_trials": task.nontarget_trials if verification else None,
-                           "test_store": task.test_store,
+                           "test_store": (store_key(test_stores[task.name],
+                                                    _view_features(view))
+                                          if task.name in test_stores else None),
                            "params": params, "search": search, "selection": mp.selection,
                            "seed": seed}
                 cells.append(Cell(task.name, view, model, seed, params, mp.overrides,
@@ -196,15 +217,27 @@ def preflight(cells: list[Cell], store: Store, device: str) -> None:
                 pass
 
 
-def make_splits(config: Config, store: Store) -> dict[str, dict[int, Split]]:
-    """Every (task, seed) split, each checked for leakage before any model runs."""
+def make_splits(config: Config, store: Store,
+                test_stores: dict[str, Store] | None = None) -> dict[str, dict[int, Split]]:
+    """Every (task, seed) split, each checked for leakage before any model runs; a task with
+    a test store trains on its main-store split whole and tests on that store."""
+    test_stores = test_stores or {}
     out: dict[str, dict[int, Split]] = {}
     for task in config.tasks.values():
         out[task.name] = {}
         for seed in config.seeds:
-            split = make_split(store.meta, task.name, seed,
-                               validation_fraction=config.validation_fraction,
-                               test_fraction=config.test_fraction, subsets=task.subsets)
+            if task.name in test_stores and TASKS[task.name].kind == "verification":
+                # the backend trains on every main-store speaker: nothing to draw
+                rows = np.flatnonzero(in_subsets(store.meta, task.name, task.subsets))
+                split = Split(task.name, seed, rows, rows[:0], rows[:0])
+            else:
+                split = make_split(store.meta, task.name, seed,
+                                   validation_fraction=config.validation_fraction,
+                                   test_fraction=config.test_fraction, subsets=task.subsets)
+            if task.name in test_stores:
+                test = test_stores[task.name]
+                split = cross_split(split, test.meta, str(test.path),
+                                    TASKS[task.name].eligible_test(test.meta))
             check_split(split, store.meta)
             out[task.name][seed] = split
     return out

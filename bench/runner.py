@@ -28,9 +28,11 @@ from bench import results as rfiles
 from bench.cell import RunContext, ViewCache, execute_cell, model_kind
 from bench.code_version import ROOT, code_version
 from bench.config import Config, ConfigError
+from bench.crosscorpus import check_stores
 from bench.plan import (
     Cell,
     make_splits,
+    open_test_stores,
     plan,
     preflight,
     skip_missing,
@@ -55,12 +57,16 @@ def resolve_device(device: str) -> str:
 # ---- the run ------------------------------------------------------------------------------
 
 
+def check_resume(run_dir: Path) -> None:
+    if not (run_dir / rfiles.RESULTS).is_file():
+        raise ConfigError(f"--resume: {run_dir} holds no earlier run (no {rfiles.RESULTS}); "
+                          "point --out at a run folder")
+
+
 def prepare_run_dir(run_dir: Path, resume: bool) -> set[str]:
     """Create ``run_dir`` (or check it for --resume); the keys of cells already done."""
     if resume:
-        if not (run_dir / rfiles.RESULTS).is_file():
-            raise ConfigError(f"--resume: {run_dir} holds no earlier run (no {rfiles.RESULTS}); "
-                              "point --out at a run folder")
+        check_resume(run_dir)
         rfiles.repair(run_dir)  # a killed run may have left a torn last line
         done = set()
         for r in rfiles.read_all(run_dir):
@@ -141,12 +147,19 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
         except UserError as exc:
             raise ConfigError(f"device: {exc}") from None
         check_device = ray_cluster.driver_device(device)
-    cells = plan(config, store, device)
+    test_stores = open_test_stores(config)
+    cells = plan(config, store, device, test_stores)
     skipped: list[dict] = []
     if skip_missing_views:
         cells, skipped = skip_missing(cells, store)
     preflight(cells, store, check_device)
-    ctx = RunContext(config, store, device, run_dir, make_splits(config, store), quiet)
+    for task, test in test_stores.items():  # same views, same parameters, other speakers
+        check_stores(task, list(dict.fromkeys(c.features for c in cells if c.task == task)),
+                     store, test)
+    ctx = RunContext(config, store, device, run_dir, make_splits(config, store, test_stores),
+                     quiet, test_stores)
+    if resume:
+        check_resume(run_dir)  # before the lock, which would create the folder
     with rfiles.RunLock(run_dir):
         return _run_locked(ctx, cells, resume, command, cluster, skipped)
 
@@ -160,7 +173,8 @@ def _run_locked(ctx: RunContext, cells: list[Cell], resume: bool, command: str,
     env = environment(config, store, device, command, cluster)
     env["skipped"] = skipped
     (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
-    splits_json = {task: {str(seed): describe(s, store.meta) for seed, s in by_seed.items()}
+    splits_json = {task: {str(seed): describe(s, store.meta, ctx.test_store(task).meta)
+                          for seed, s in by_seed.items()}
                    for task, by_seed in ctx.splits.items()}
     (run_dir / rfiles.SPLITS).write_text(json.dumps(splits_json, indent=1))
 
@@ -192,10 +206,11 @@ def _run_locked(ctx: RunContext, cells: list[Cell], resume: bool, command: str,
     # seeds, parameters, grid, store or code) stay in results.jsonl and are counted
     records, env["ignored_records"] = rfiles.of_plan(rfiles.read_all(run_dir),
                                                      [c.key for c in cells])
-    env["finished"] = provenance.now()
-    (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     notes = {task: sorted({n for s in by_seed.values() for n in s.notes})
              for task, by_seed in ctx.splits.items()}
+    # what `bench report` needs to render this plan again without the store or the config
+    env.update(finished=provenance.now(), cells=[c.key for c in cells], notes=notes)
+    (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     report.write(run_dir, records, env, notes)
     failed = [r for r in records if r["status"] != "ok"]
     if failed:

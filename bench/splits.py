@@ -31,11 +31,19 @@ class Split:
     validation: np.ndarray
     test: np.ndarray
     notes: tuple[str, ...] = ()
+    test_store: str | None = None  # cross-corpus: ``test`` indexes this store's rows
+
+    def train_rows(self) -> np.ndarray:
+        """Rows of the main store a model may learn from (train and validation)."""
+        return np.sort(np.concatenate([self.train, self.validation]))
 
     def parts(self) -> dict[str, np.ndarray]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
     def rows(self) -> np.ndarray:
+        """Every main-store row of the split (the test part too unless it is another store)."""
+        if self.test_store is not None:
+            return self.train_rows()
         return np.sort(np.concatenate([self.train, self.validation, self.test]))
 
 
@@ -57,6 +65,20 @@ def split_groups(meta: pd.DataFrame, task: str) -> np.ndarray:
     return task_of(task).groups(meta)
 
 
+def in_subsets(meta: pd.DataFrame, task: str, subsets: tuple[str, ...] | list[str] | None
+               ) -> np.ndarray:
+    """Rows of the task's ``subsets`` (all rows when None); an absent subset is an error."""
+    eligible = np.ones(len(meta), dtype=bool)
+    if subsets:
+        have = sorted(meta["subset"].unique())
+        absent = [s for s in subsets if s not in have]
+        if absent:
+            raise UserError(f"task {task}: subsets {', '.join(absent)} not in the store; it has: "
+                            f"{', '.join(have)}")
+        eligible &= meta["subset"].isin(list(subsets)).to_numpy()
+    return eligible
+
+
 def make_split(
     meta: pd.DataFrame,
     task: str,
@@ -68,14 +90,7 @@ def make_split(
 ) -> Split:
     """The ``task`` split of the store rows in ``meta`` for ``seed``."""
     spec = task_of(task)
-    eligible = np.ones(len(meta), dtype=bool)
-    if subsets:
-        have = sorted(meta["subset"].unique())
-        absent = [s for s in subsets if s not in have]
-        if absent:
-            raise UserError(f"task {task}: subsets {', '.join(absent)} not in the store; it has: "
-                            f"{', '.join(have)}")
-        eligible &= meta["subset"].isin(list(subsets)).to_numpy()
+    eligible = in_subsets(meta, task, subsets)
     rng = np.random.default_rng(seed)
     column = spec.groups(meta)
     groups, notes = spec.assign(meta[eligible], column[eligible], rng, validation_fraction,
@@ -92,14 +107,17 @@ def check_split(split: Split, meta: pd.DataFrame) -> None:
     spec = task_of(split.task)
     where = f"task {split.task}, seed {split.seed}"
     parts = split.parts()
+    if split.test_store is not None:  # the test part is another store (bench/crosscorpus.py)
+        parts = {"train": split.train, "validation": split.validation}
     ids = {"group": spec.groups(meta), "utterance_id": meta["utterance_id"].to_numpy()}
     if spec.speaker_disjoint:
         ids["speaker_id"] = meta["speaker_id"].to_numpy()
     for p in ("train", "test"):
-        if len(parts[p]) == 0:
+        if len(split.parts()[p]) == 0:
             raise LeakageError(f"{where}: the {p} part is empty")
-    for i, a in enumerate(PARTS):
-        for b in PARTS[i + 1 :]:
+    names = list(parts)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
             rows = np.intersect1d(parts[a], parts[b])
             if rows.size:
                 raise LeakageError(f"{where}: {rows.size} row(s) in both {a} and {b} "
@@ -109,14 +127,18 @@ def check_split(split: Split, meta: pd.DataFrame) -> None:
                 if shared.size:
                     raise LeakageError(f"{where}: {name} {shared[0]} is in both {a} and {b} "
                                        f"({shared.size} shared)")
-    problem = spec.check(split, meta, where)
+    problem = None if split.test_store is not None else spec.check(split, meta, where)
     if problem:
         raise LeakageError(problem)
 
 
-def describe(split: Split, meta: pd.DataFrame) -> dict:
-    """The split as LibriSpeech utterance ids per part, with its notes (for splits.json)."""
+def describe(split: Split, meta: pd.DataFrame, test_meta: pd.DataFrame | None = None) -> dict:
+    """The split as LibriSpeech utterance ids per part, with its notes (for splits.json);
+    ``test_meta``: the test store's, for a cross-corpus split."""
     utt = meta["utterance_id"].to_numpy()
     out: dict = {p: sorted(set(utt[rows])) for p, rows in split.parts().items()}
+    if split.test_store is not None and test_meta is not None:
+        out["test"] = sorted(set(test_meta["utterance_id"].to_numpy()[split.test]))
+        out["test_store"] = split.test_store
     out["notes"] = list(split.notes)
     return out

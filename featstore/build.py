@@ -3,9 +3,11 @@
 Work is planned up front (``plan.json``: the utterances, their shards, every parameter). A shard
 is the unit of work and of resumption: ``featstore.pipeline.build_shard`` writes one and
 publishes it whole, so ``--resume`` re-plans, checks the plan is the same, and builds only the
-shards that are missing; ``featstore.store.index.write_index`` checks them all and writes the
-index last. With ``--ray`` the same two public steps run on a Ray cluster: workers build the
-pending shards (featstore/build_ray.py), the driver writes the index.
+shards that are missing or are not the planned shard (featstore/store/shards.py);
+``featstore.store.index.write_index`` checks them all and writes the index last. A full disk
+stops the build with one line (exit 1) naming the shard and the space still needed. With
+``--ray`` the same two public steps run on a Ray cluster: workers build the pending shards
+(featstore/build_ray.py), the driver writes the index.
 """
 
 from __future__ import annotations

@@ -220,6 +220,11 @@ def test_second_run_into_the_same_folder_is_refused(first_run, config, tmp_path,
             assert main(["run", str(config), "--out", str(fresh), "--quiet"]) == 2
     assert (run / "results.jsonl").read_bytes() == before
     assert not (tmp_path / "fresh" / "results.jsonl").exists()
+    # --resume of a folder that does not exist: refused, and no folder (or lock) is left
+    assert main(["run", str(config), "--out", str(tmp_path / "absent"), "--resume",
+                 "--quiet"]) == 2
+    assert "holds no earlier run" in capsys.readouterr().err
+    assert not (tmp_path / "absent").exists()
 
 
 def test_resume_reruns_only_missing_cells(first_run, config, tmp_path, monkeypatch):

@@ -106,8 +106,9 @@ def test_code_version_follows_what_cells_import(tmp_path):
     # standardize.py was missing from the old hand list; cli / report / perf run in no cell
     assert {"featstore/standardize.py", "featstore/pooling.py", "bench/views.py",
             "models/logreg.py", "bench/tasks/speaker.py"} <= files
-    assert not files & {"bench/report.py", "bench/cli.py", "bench/compare.py",
-                        "featstore/build.py"}
+    assert {"bench/verification/metrics.py", "bench/verification/backends.py"} <= files
+    assert not files & {"bench/report.py", "bench/report_plots.py", "bench/cli.py",
+                        "bench/compare.py", "bench/verification/report.py", "featstore/build.py"}
     assert not any(f.startswith(("featstore/perf/", "featstore/cli/")) for f in files)
     before = code_version(root)
     assert code_version(root) == before

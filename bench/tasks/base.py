@@ -29,6 +29,7 @@ class Task:
     rule: ClassVar[str]  # the split rule, one line: `bench list` and the leaderboard heading
     unit: ClassVar[str]  # the independent unit, singular ("speaker", "session")
     speaker_disjoint: ClassVar[bool] = True  # no speaker on two sides of a split
+    cross_corpus: ClassVar[bool] = True  # may name a test_store (bench/crosscorpus.py)
 
     def labels(self, meta: pd.DataFrame) -> np.ndarray:
         """The label of every store row."""
@@ -43,6 +44,10 @@ class Task:
                validation_fraction: float, test_fraction: float) -> Assignment:
         """The groups of each part (and notes) for the eligible rows ``meta``."""
         raise NotImplementedError
+
+    def eligible_test(self, meta: pd.DataFrame) -> np.ndarray:
+        """The rows of a cross-corpus test store this task can score (default: all)."""
+        return np.ones(len(meta), dtype=bool)
 
     def check(self, split, meta: pd.DataFrame, where: str) -> str | None:
         """A task-specific reason the split cannot be evaluated, or None."""

@@ -55,6 +55,9 @@ class Gender(Task):
             parts["train"].update(order[n_test + n_val :])
         return parts, notes
 
+    def eligible_test(self, meta: pd.DataFrame) -> np.ndarray:
+        return meta["gender"].isin(GENDERS).to_numpy()
+
     def check(self, split, meta: pd.DataFrame, where: str) -> str | None:
         bad = set(self.labels(meta)[split.rows()]) - set(GENDERS)
         if bad:

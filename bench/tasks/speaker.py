@@ -25,6 +25,7 @@ class Speaker(Task):
     weighting = "class"
     unit = "session"
     speaker_disjoint = False
+    cross_corpus = False  # closed-set: test speakers must be in training
     rule = ("closed-set speaker identification; split by chapter (recording session) where a "
             "speaker has several, else by utterance; every speaker on train and test; unit: "
             "that session / utterance")

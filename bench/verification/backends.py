@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.config_values import ConfigError
 from featstore.standardize import Standardizer
 
 LDA_DIM = 200
@@ -45,7 +46,12 @@ class LdaCosine(Cosine):
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
         super().fit(X, speakers)
-        n_speakers = len(np.unique(speakers))
+        ids, counts = np.unique(speakers, return_counts=True)
+        if (counts < 2).all():
+            raise ValueError("lda-cosine needs training speakers with 2 or more utterances (LDA "
+                             "learns the within-speaker variation); every training speaker "
+                             "here has one: use cosine")
+        n_speakers = len(ids)
         self.dim_ = int(min(LDA_DIM, n_speakers - 1, X.shape[1]))
         self.lda_ = LinearDiscriminantAnalysis(n_components=self.dim_, solver="eigen",
                                                shrinkage="auto")
@@ -78,3 +84,19 @@ BACKENDS = {b.name: b for b in (
 def cosine_scores(E: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine of the unit-length rows ``E[a]`` and ``E[b]``, pair by pair."""
     return np.einsum("ij,ij->i", E[a], E[b])
+
+
+def backend_entry(features: list, names: list, views: dict, body: dict, where: str) -> dict:
+    """Check a verification grid entry (config key ``where``): backends by name on vector
+    views (one embedding per utterance: the mean of its chunk vectors); its search grids."""
+    for name in names:
+        if name not in BACKENDS:
+            raise ConfigError(f"{where}.models: unknown verification backend {name!r}; valid "
+                              f"backends: {', '.join(BACKENDS)}")
+    for view in views.values():
+        if view.kind != "vector":
+            raise ConfigError(f"{where}: verification embeds each utterance as the mean of "
+                              f"its chunk vectors; view '{view.name}' is {view.kind}, not vector")
+    if body.get("search"):
+        raise ConfigError(f"{where}.search: verification backends have no search grid")
+    return {}  # the entry's search grids: none

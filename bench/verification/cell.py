@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from bench.crosscorpus import BOOT_SEED
 from bench.verification import intervals
 from bench.verification.backends import BACKENDS, cosine_scores
 from bench.verification.metrics import scores_of
@@ -26,21 +27,24 @@ def trials_path(task: str, seed: int) -> str:
     return f"trials/{task}_seed{seed}.txt"
 
 
-def run(ctx, cell, take, n_nontarget: int) -> tuple[dict, dict]:
-    """(the record's fields, the arrays to save as its predictions). ``take(rows)``: the view's
-    vectors of those store rows."""
+def run(ctx, cell, take, take_test, n_nontarget: int) -> tuple[dict, dict]:
+    """(the record's fields, the arrays to save as its predictions). ``take(rows)`` /
+    ``take_test(rows)``: the view's vectors of those training / test rows (the test rows are
+    another store's for a cross-corpus task)."""
     split = ctx.splits[cell.task][cell.seed]
     meta = ctx.store.meta
     utt, spk = meta["utterance_id"].to_numpy(), meta["speaker_id"].to_numpy()
-    train_rows = np.sort(np.concatenate([split.train, split.validation]))
+    tmeta = ctx.test_store(cell.task).meta
+    t_utt, t_spk = tmeta["utterance_id"].to_numpy(), tmeta["speaker_id"].to_numpy()
+    train_rows = split.train_rows()
     start = time.perf_counter()
     E_train, _, s_train = utterance_embeddings(take(train_rows), utt[train_rows],
                                                spk[train_rows])
     backend = BACKENDS[cell.model].factory().fit(E_train, s_train)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    E_test, u_test, s_test = utterance_embeddings(take(split.test), utt[split.test],
-                                                  spk[split.test])
+    E_test, u_test, s_test = utterance_embeddings(take_test(split.test), t_utt[split.test],
+                                                  t_spk[split.test])
     a, b, target = make_trials(s_test, cell.seed, n_nontarget)
     scores = cosine_scores(backend.embed(E_test), a, b)
     score_seconds = time.perf_counter() - start
@@ -56,8 +60,13 @@ def run(ctx, cell, take, n_nontarget: int) -> tuple[dict, dict]:
            "embedding": "mean of the utterance's chunk vectors", "backend": backend.info()}
     rec.update(scores_of(scores, target))
     sa, sb = s_test[a], s_test[b]
+    cross = split.test_store is not None  # one set of speaker draws for every seed
     rec.update(intervals.speaker_bootstrap(scores, target, sa, sb, ctx.config.bootstrap,
-                                           seed=cell.seed))
+                                           seed=BOOT_SEED if cross else cell.seed,
+                                           keep=cross))
+    if cross:
+        rec["test_store"] = split.test_store
+        rec["boot_replicates"] = rec.pop("eer_replicates")
     rec["ci_resamples"] = "test speakers (two-way: a non-target trial weighs both draws)"
     arrays = {"utt_a": u_test[a], "utt_b": u_test[b], "spk_a": sa, "spk_b": sb,
               "score": scores, "target": target}

@@ -29,13 +29,14 @@ BLOCK = 1 << 22  # weights matrix cells per batch of resamples
 
 
 def speaker_bootstrap(scores: np.ndarray, target: np.ndarray, spk_a: np.ndarray,
-                      spk_b: np.ndarray, n_boot: int, seed: int,
-                      level: float = 0.95) -> dict[str, list[float] | None]:
+                      spk_b: np.ndarray, n_boot: int, seed: int, level: float = 0.95,
+                      keep: bool = False) -> dict[str, list[float] | None]:
     """Percentile intervals of the EER and each minDCF over speaker resamples:
-    {"eer_ci": [lo, hi], "min_dcf_0.01_ci": ..., ...} (None when ``n_boot`` is 0)."""
+    {"eer_ci": [lo, hi], "min_dcf_0.01_ci": ..., ...} (None when ``n_boot`` is 0); ``keep``:
+    also "eer_replicates", the EER of every resample (cross-corpus seeds combine them)."""
     keys = ["eer", *(dcf_key(p) for p in P_TARGETS)]
     if n_boot <= 0:
-        return {f"{k}_ci": None for k in keys}
+        return {f"{k}_ci": None for k in keys} | ({"eer_replicates": []} if keep else {})
     target = np.asarray(target, bool)
     ids, inverse = np.unique(np.r_[spk_a, spk_b], return_inverse=True)
     ia, ib = inverse[: len(spk_a)], inverse[len(spk_a) :]
@@ -56,8 +57,11 @@ def speaker_bootstrap(scores: np.ndarray, target: np.ndarray, spk_a: np.ndarray,
         for p in P_TARGETS:
             values[dcf_key(p)] += dcf_of_rates(*rates, p).tolist()
     alpha = (1 - level) / 2
-    return {f"{k}_ci": [float(x) for x in np.quantile(v, [alpha, 1 - alpha])] if v else None
-            for k, v in values.items()}
+    out = {f"{k}_ci": [float(x) for x in np.quantile(v, [alpha, 1 - alpha])] if v else None
+           for k, v in values.items()}
+    if keep:
+        out["eer_replicates"] = [float(x) for x in values["eer"]]
+    return out
 
 
 def speaker_hter(scores: np.ndarray, target: np.ndarray, spk_a: np.ndarray,

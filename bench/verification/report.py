@@ -9,6 +9,7 @@ import numpy as np
 from tabulate import tabulate
 
 from bench import stats
+from bench.crosscorpus import combined_interval
 from bench.results import load_predictions
 from bench.verification.metrics import P_TARGETS, SortedTrials, dcf_key
 
@@ -35,7 +36,9 @@ def rows(records: list[dict], task: str) -> list[dict]:
 
 
 def interval(rs: list[dict], metric: str = "eer") -> str:
-    if len(rs) >= 2:
+    if rs[0].get("boot_replicates") is not None:  # cross-corpus: test speakers and seeds
+        lo_hi, mark = combined_interval([r["boot_replicates"] for r in rs]), ""
+    elif len(rs) >= 2:
         lo_hi = stats.seed_interval([r[metric] for r in rs],
                                     float(np.mean([r["n_train_units"] for r in rs])),
                                     float(np.mean([r["n_test_units"] for r in rs])))
