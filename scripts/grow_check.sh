@@ -2,12 +2,12 @@
 # The grow-a-store check (docs/store.md): build mfcc,audio; add pitch,fbank; kill -9 an add of
 # wav2vec2 and --resume it in a copy; add wav2vec2; compare with one build of all five; verify;
 # one-layer bytes; drop fbank; torch rows/s.
-#   scripts/grow_check.sh SOURCE MODEL_DIR WORK_DIR [extra build flags, e.g. --subsets test-other]
+#   [SHARD_SIZE=32] scripts/grow_check.sh SOURCE MODEL_DIR WORK_DIR [extra build flags]
 set -euo pipefail
 SRC=$1 MODEL=$2 WORK=$3; shift 3
 PY=${PYTHON:-python}
 cd "$WORK"; rm -rf g-A g-B g-K
-$PY -m featstore build --source "$SRC" --out g-A --features mfcc,audio --device cpu --quiet --shard-size 32 "$@"
+$PY -m featstore build --source "$SRC" --out g-A --features mfcc,audio --device cpu --quiet --shard-size "${SHARD_SIZE:-32}" "$@"
 $PY -m featstore add g-A --features pitch,fbank --device cpu --quiet
 cp -r g-A g-K; rm -f g-K/.lock; sha256sum g-K/index.json > g-K.index.sha
 $PY -m featstore add g-K --features wav2vec2 --model "$MODEL" --device cpu --quiet & pid=$!
@@ -17,7 +17,7 @@ echo "killed after $(ls g-K/groups/wav2vec2/shard-*.h5 | wc -l) of $(ls g-K/shar
 sha256sum -c g-K.index.sha
 $PY -m featstore add g-K --features wav2vec2 --model "$MODEL" --device cpu --quiet --resume
 $PY -m featstore add g-A --features wav2vec2 --model "$MODEL" --device cpu --quiet
-$PY -m featstore build --source "$SRC" --out g-B --features mfcc,audio,pitch,fbank,wav2vec2 --model "$MODEL" --device cpu --quiet --shard-size 32 "$@"
+$PY -m featstore build --source "$SRC" --out g-B --features mfcc,audio,pitch,fbank,wav2vec2 --model "$MODEL" --device cpu --quiet --shard-size "${SHARD_SIZE:-32}" "$@"
 $PY -m featstore verify g-A; $PY -m featstore verify g-K
 $PY - <<'PYEOF'
 import json
