@@ -9,6 +9,7 @@ import yaml
 
 import models
 from bench import config as cfg
+from bench import selection
 from bench.cli import main
 from bench.views import parse_view, split_names
 from featstore.errors import UserError
@@ -72,6 +73,10 @@ def test_repo_benchmarks_yaml_is_valid():
     plan = c.model_plan("hf-finetune", "cpu")
     assert plan.overrides and plan.selection == "validation"  # CPU runs are marked as reduced
     assert plan.seeds == (0, 1)
+    # the cnn tries one candidate on the CPU (marked reduced), its whole grid on CUDA
+    cpu, cuda = c.model_plan("cnn", "cpu"), c.model_plan("cnn", "cuda")
+    assert cpu.overrides and len(selection.candidates(cpu.search)) == 1
+    assert not cuda.overrides and len(selection.candidates(cuda.search)) == 4
 
 
 @pytest.mark.parametrize(

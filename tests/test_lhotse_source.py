@@ -15,6 +15,7 @@ import soundfile as sf
 import featstore
 from featstore.cli import main
 from featstore.errors import UserError
+from featstore.pcm import PCM_MAX, PCM_MIN, PCM_SCALE
 from featstore.sources import resolve_source
 from featstore.sources.librispeech import scan_librispeech
 from featstore.sources.segments import Segment, parse_segment, segment_path
@@ -52,7 +53,7 @@ def write_pair(folder: Path, split: str, recs: list, sups: list) -> None:
 
 def pcm(samples: np.ndarray) -> np.ndarray:
     """What the audio feature stores for float samples."""
-    return np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    return np.clip(np.round(samples * PCM_SCALE), PCM_MIN, PCM_MAX).astype(np.int16)
 
 
 # -- the real sample ---------------------------------------------------------------------------

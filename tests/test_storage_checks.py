@@ -58,9 +58,14 @@ def many_cores(monkeypatch):
 
 
 def test_a_ray_actor_sizes_its_threads_from_its_cpu_share(synthetic_corpus, tmp_path,
-                                                          many_cores):
+                                                          many_cores, monkeypatch):
     """A CPU actor granted one CPU (``num_cpus=1``) of a 16-core node decodes on one thread and
     runs one MFCC block thread, where it started 8 and 16."""
+    from featstore.extractors import blocks
+
+    pools: list[int] = []
+    real_pool = blocks.pool
+    monkeypatch.setattr(blocks, "pool", lambda n: pools.append(n) or real_pool(n))
     out = tmp_path / "s"
     assert build(synthetic_corpus, out) == 0
     cfg = BuildConfig(out=out, source=str(synthetic_corpus), features=["mfcc"],
@@ -69,8 +74,10 @@ def test_a_ray_actor_sizes_its_threads_from_its_cpu_share(synthetic_corpus, tmp_
     actor = ShardBuilder(str(out), sha256_file(out / PLAN), str(synthetic_corpus), cfg, None,
                          cpus=1)
     assert isinstance(actor.check(), int), actor.check()
-    assert actor.settings.decode_threads == 1
-    assert [e.threads for e in actor.extractors] == [1]
+    assert actor.settings.decode_threads == 1 and machine.cores() == 1
+    assert pools and set(pools) == {16}  # the build above, without a share: the node's cores
+    pools.clear()
     report = actor.build(0)  # and it builds: the same shard, byte for byte
+    assert pools and set(pools) == {1}  # MFCC blocks ran on a pool of one thread
     index = json.loads((out / "index.json").read_text())
     assert report["sha256"] == index["shards"][0]["sha256"]
