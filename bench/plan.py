@@ -60,18 +60,31 @@ def store_hash(store: Store) -> str:
     return hashlib.sha256(json.dumps(store.index, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def store_key(store: Store) -> str:
-    """Hash of what a store contributes to results: its shards' checksums, its features with
-    their parameters and its build parameters; not when, where or by which command line it
-    was built, so a rebuild with identical shards keeps every cell key."""
+def store_key(store: Store, features: tuple[str, ...] | None = None) -> str:
+    """Hash of what a store contributes to results: its rows (the shard files' checksums),
+    the ``features`` a cell reads (None: all) with their parameters and the checksums of their
+    files, and its build parameters; not when, where or by which command line it was built,
+    nor the features the cell does not read: a rebuild with identical shards, or
+    ``featstore add`` of another feature, keeps every cell key."""
     index = store.index
+    names = sorted(index["features"]) if features is None else sorted(features)
+    groups = index.get("groups", {})
+    used = sorted({g for n in names if (g := index["features"].get(n, {}).get("group"))})
     content = {
         "format_version": index.get("format_version"),
         "shards": [(s["file"], s["rows"], s["sha256"]) for s in index["shards"]],
-        "features": index["features"],
+        "features": {n: index["features"].get(n) for n in names},
+        "groups": {g: [f["sha256"] for f in groups[g]["files"]] for g in used if g in groups},
         "params": index.get("provenance", {}).get("params"),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _view_features(view: str) -> tuple[str, ...] | None:
+    try:
+        return parse_view(view).uses()
+    except ViewError:  # reported by the preflight checks; key it on the whole store
+        return None
 
 
 def cell_key(payload: dict) -> str:
@@ -112,13 +125,14 @@ def open_test_stores(config: Config) -> dict[str, Store]:
 def plan(config: Config, store: Store, device: str,
          test_stores: dict[str, Store] | None = None) -> list[Cell]:
     test_stores = open_test_stores(config) if test_stores is None else test_stores
-    context = {"store": store_key(store), "code": code_version(), "device": device_kind(device),
+    context = {"code": code_version(), "device": device_kind(device),
                "validation_fraction": config.validation_fraction, "folds": config.folds,
                "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
     cells = []
     for task in config.tasks.values():
         verification = TASKS[task.name].kind == "verification"
         for view, model in task.combinations():
+            context["store"] = store_key(store, _view_features(view))
             # a verification backend has no parameters, search or selection, and every seed
             mp = backend_plan(config.seeds) if verification else config.model_plan(model, device)
             params = dict(mp.params)
@@ -130,7 +144,8 @@ def plan(config: Config, store: Store, device: str,
                 payload = {**context, "task": task.name, "subsets": task.subsets,
                            "weighting": task.weights, "features": view, "model": model,
                            "nontarget_trials": task.nontarget_trials if verification else None,
-                           "test_store": (store_key(test_stores[task.name])
+                           "test_store": (store_key(test_stores[task.name],
+                                                    _view_features(view))
                                           if task.name in test_stores else None),
                            "params": params, "search": search, "selection": mp.selection,
                            "seed": seed}

@@ -75,6 +75,11 @@ class View:
         """Raise ViewError if ``store`` cannot provide this view."""
         raise NotImplementedError
 
+    def uses(self) -> tuple[str, ...]:
+        """The store features this view reads (its cells' keys hash only these, so adding
+        another feature to the store leaves them unchanged)."""
+        raise NotImplementedError
+
     def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
         """The view for store ``rows`` (sorted row indices), in that order."""
         raise NotImplementedError
@@ -107,6 +112,9 @@ class FrameFeatureView(View):
     frames: bool = False
     deltas: bool = False
 
+    def uses(self) -> tuple[str, ...]:
+        return (self.feature,)
+
     def check(self, store: Store) -> None:
         if self.feature not in store.features:
             raise _missing(store, self.name, self.feature)
@@ -135,6 +143,9 @@ class FrameFeatureView(View):
 
 @dataclass(frozen=True)
 class PitchView(View):
+    def uses(self) -> tuple[str, ...]:
+        return ("pitch/f0",)
+
     def check(self, store: Store) -> None:
         if "pitch/f0" not in store.features:
             raise _missing(store, self.name, "pitch")
@@ -149,6 +160,9 @@ class PitchView(View):
 class ConcatView(View):
     parts: tuple[View, ...] = ()
 
+    def uses(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for p in self.parts for n in p.uses()))
+
     def check(self, store: Store) -> None:
         for part in self.parts:
             part.check(store)
@@ -160,6 +174,9 @@ class ConcatView(View):
 @dataclass(frozen=True)
 class Wav2Vec2View(View):
     layers: tuple[int, ...] | None = None  # None: every stored layer
+
+    def uses(self) -> tuple[str, ...]:
+        return ("wav2vec2/mean", "wav2vec2/std")
 
     def _positions(self, store: Store) -> list[int]:
         if "wav2vec2/mean" not in store.features:
@@ -178,21 +195,25 @@ class Wav2Vec2View(View):
         self._positions(store)
 
     def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
-        pos = self._positions(store)
+        self._positions(store)  # a ViewError for layers the store lacks
         dim = store.features["wav2vec2/mean"].shape[-1]
         out = np.empty((len(rows), 2 * dim), dtype=np.float32)
         for i in range(0, len(rows), BLOCK):
             part = rows[i : i + BLOCK]
-            # the mean over layers of [mean | std] is [mean over layers | std over layers]
+            # the mean over layers of [mean | std] is [mean over layers | std over layers];
+            # only the chosen layers are read (each layer is its own column of HDF5 chunks)
             for j, stat in enumerate(("mean", "std")):
-                block = store.load(f"wav2vec2/{stat}", part)[:, pos].astype(np.float32)
-                out[i : i + BLOCK, j * dim : (j + 1) * dim] = block.mean(axis=1)
+                block = store.load(f"wav2vec2/{stat}", part, layers=self.layers)
+                out[i : i + BLOCK, j * dim : (j + 1) * dim] = block.astype(np.float32).mean(1)
         return out
 
 
 @dataclass(frozen=True)
 class Wav2Vec2FramesView(View):
     layer: int = 0
+
+    def uses(self) -> tuple[str, ...]:
+        return (f"wav2vec2/frames/{self.layer}",)
 
     def check(self, store: Store) -> None:
         if f"wav2vec2/frames/{self.layer}" in store.features:
@@ -212,6 +233,9 @@ class Wav2Vec2FramesView(View):
 
 @dataclass(frozen=True)
 class AudioView(View):
+    def uses(self) -> tuple[str, ...]:
+        return ("audio",)
+
     def check(self, store: Store) -> None:
         if "audio" not in store.features:
             raise _missing(store, self.name, "audio")

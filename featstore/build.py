@@ -123,7 +123,8 @@ def build_shards(out: Path, plan: dict, shards: list[int], extractors: list,
         left = [i for i in shards if not (out / SHARDS / shard_name(i)).exists()]
         free = shutil.disk_usage(out).free
         raise DiskFull(exc.path, exc.needed, (
-            f"no space left on the device for {Path(exc.path).name} in {out / SHARDS} (it needs "
+            f"no space left on the device for {Path(exc.path).name} in {Path(exc.path).parent} "
+            "(it needs "
             f"{mb(exc.needed)}, {mb(free)} free); the {len(left)} shard(s) left need about "
             f"{mb(exc.needed * len(left))}: make room, then rerun with --resume")) from None
 

@@ -28,10 +28,10 @@ import torch
 from featstore import audio
 from featstore.machine import torch_threads
 from featstore.sources.base import AudioInput, Utterance
-from featstore.store.layout import FORMAT_VERSION, META_COLUMNS, SHARDS, shard_name
+from featstore.store.layout import FORMAT_VERSION, META_COLUMNS, SHARDS, group_file, shard_name
 from featstore.store.plan import shard_utterances
 from featstore.store.shards import PLAN_ATTR, plan_fingerprint
-from featstore.store.writer import ShardSink
+from featstore.store.writer import ShardPart, ShardSink
 
 DECODE_AHEAD = 4  # utterances in flight per decode thread
 BATCHES_AHEAD = 2  # batches stacked ahead of extraction
@@ -72,16 +72,16 @@ def build_shard(out: Path, plan: dict, shard: int, extractors: list, settings: R
     ``progress`` is called with the number of utterances done as they finish.
     """
     utts = shard_utterances(plan, shard)
-    specs = [s for e in extractors for s in e.specs()]
     own = sink is None
     sink = sink or ShardSink()
     threads = max((t for e in extractors if (t := getattr(e, "num_threads", lambda: None)())),
                   default=None)
     try:
         with torch_threads(threads):
-            sink.open(out / SHARDS / shard_name(shard), specs, meta_widths(utts),
-                      {"shard": shard, "format_version": FORMAT_VERSION,
-                       PLAN_ATTR: plan_fingerprint(plan, shard)})
+            parts = [ShardPart(out / SHARDS / shard_name(shard), [], meta_widths(utts)),
+                     *group_parts(out, shard, extractors)]
+            sink.open(parts, {"shard": shard, "format_version": FORMAT_VERSION,
+                              PLAN_ATTR: plan_fingerprint(plan, shard)})
             problems: list[dict] = []
             for batch in batches(utts, settings):
                 problems += batch.problems
@@ -93,6 +93,11 @@ def build_shard(out: Path, plan: dict, shard: int, extractors: list, settings: R
     finally:
         if own:
             sink.finish()
+
+
+def group_parts(out: Path, shard: int, extractors: list) -> list[ShardPart]:
+    """One file per extractor (its feature group) for ``shard``."""
+    return [ShardPart(out / group_file(e.name, shard), e.specs()) for e in extractors]
 
 
 def extract(extractors: list, batch: Batch, device: str) -> dict[str, np.ndarray]:

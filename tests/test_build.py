@@ -65,11 +65,19 @@ def test_audio_rows_match_the_corpus(synthetic_store):
 def test_store_format(synthetic_store):
     index = json.loads((synthetic_store / "index.json").read_text())
     assert len(index["shards"]) > 1  # shard-size 8 over 32 utterances
-    for shard in index["shards"]:
-        with h5py.File(synthetic_store / "shards" / shard["file"]) as f:
-            for name in ("meta/utterance_id", "meta/n_samples", "features/mfcc", "features/audio"):
-                ds = f[name]
-                assert ds.fletcher32 and ds.chunks is not None and ds.shape[0] == shard["rows"]
+    for i, shard in enumerate(index["shards"]):
+        files = {"shards/" + shard["file"]: ("meta/utterance_id", "meta/n_samples")}
+        for group, names in (("mfcc", ["features/mfcc"]), ("audio", ["features/audio"])):
+            entry = index["groups"][group]["files"][i]
+            assert entry["file"] == f"groups/{group}/{shard['file']}"
+            assert entry["rows"] == shard["rows"]
+            files[entry["file"]] = names
+        for rel, names in files.items():
+            with h5py.File(synthetic_store / rel) as f:
+                assert "features" not in f or rel.startswith("groups/")  # features apart
+                for name in names:
+                    ds = f[name]
+                    assert ds.fletcher32 and ds.chunks and ds.shape[0] == shard["rows"]
     prov = index["provenance"]
     assert prov["params"]["extractors"]["mfcc"]["n_fft"] == 2048
     assert prov["versions"]["torch"] and prov["versions"]["h5py"]
@@ -113,7 +121,7 @@ def test_verify_detects_corruption(synthetic_store, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(synthetic_store, copy)
     assert main(["verify", str(copy)]) == 0
-    shard = sorted((copy / "shards").glob("*.h5"))[0]
+    shard = sorted((copy / "groups" / "mfcc").glob("*.h5"))[0]
     with h5py.File(shard) as f:  # where the first MFCC rows lie in the file
         at = f["features/mfcc"].id.get_chunk_info(0).byte_offset + 1000
     data = bytearray(shard.read_bytes())
@@ -125,7 +133,7 @@ def test_verify_detects_corruption(synthetic_store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "sha256 does not match" in err
     assert "checksum" in err or "unreadable" in err  # fletcher32 catches it too
-    (copy / "shards" / shard.name).unlink()
+    shard.unlink()
     assert main(["verify", str(copy)]) == 1
     assert "missing" in capsys.readouterr().err
 
@@ -133,7 +141,7 @@ def test_verify_detects_corruption(synthetic_store, tmp_path, capsys):
 def test_verify_detects_nan(synthetic_store, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(synthetic_store, copy)
-    shard = sorted((copy / "shards").glob("*.h5"))[0]
+    shard = sorted((copy / "groups" / "mfcc").glob("*.h5"))[0]
     with h5py.File(shard, "a") as f:
         f["features/mfcc"][0, 0, 0] = np.nan
     capsys.readouterr()

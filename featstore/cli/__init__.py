@@ -12,6 +12,8 @@ from featstore.errors import Fault, UserError
 
 COMMANDS = {
     "build": "build a feature store from a corpus",
+    "add": "add features to an existing store (same rows; nothing already there is rewritten)",
+    "drop": "remove features from a store and free their disk space",
     "info": "describe a store (--json for one JSON object)",
     "verify": "check a store's checksums, shapes, values and index",
     "eda": "exploratory report on a store's MFCCs (markdown + PNGs)",

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from featstore.cli.extract_args import add_extractor_arguments, extractor_options
 from featstore.cli.types import (
     add_ray_argument,
     add_source_arguments,
-    int_list,
     name_list,
     nonneg_int,
     positive_float,
     positive_int,
 )
-from featstore.extractors import NAMES, ExtractorOptions
+from featstore.extractors import NAMES
 from featstore.sources.hf_corpus import DEFAULT_COLUMNS
 
 DEFAULT_FEATURES = "mfcc,pitch,fbank,wav2vec2,audio"
@@ -51,30 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       "by default a wav2vec2 model that cannot be loaded is skipped with a "
                       "notice, when named here it is an error)")
     feat.add_argument("--chunk-seconds", type=positive_float, default=2.0)
-    feat.add_argument("--n-mfcc", type=positive_int, default=13)
-    feat.add_argument("--n-fft", type=positive_int, default=2048)
-    feat.add_argument("--hop-length", type=positive_int, default=512)
-    feat.add_argument("--n-mels", type=positive_int, default=128)
-    feat.add_argument("--f0-min", type=positive_float, default=50.0,
-                      help="pitch search range, lowest F0 in Hz (default 50)")
-    feat.add_argument("--f0-max", type=positive_float, default=500.0,
-                      help="pitch search range, highest F0 in Hz (default 500)")
-    feat.add_argument("--pitch-hop-ms", type=positive_float, default=10.0,
-                      help="pitch frame hop in ms (default 10)")
-    feat.add_argument("--fbank-bins", type=positive_int, default=80,
-                      help="Kaldi fbank mel bins (default 80; MFCC's are --n-mels)")
-    feat.add_argument("--fbank-dtype", default="float16", choices=["float16", "float32"],
-                      help="storage dtype of fbank frames (default float16)")
-    feat.add_argument("--model", default="facebook/wav2vec2-base",
-                      help="wav2vec2 hub id or local path")
-    feat.add_argument("--dtype", default="float16", choices=["float16", "float32"],
-                      help="storage dtype of wav2vec2 states (default float16)")
-    feat.add_argument("--compute-dtype", default="auto", choices=["auto", "float32", "bfloat16",
-                      "float16"], help="wav2vec2 compute precision (auto: bf16 on CUDA)")
-    feat.add_argument("--layers", type=int_list, help="wav2vec2 layers to keep, e.g. 0,6,12 "
-                      "or 4-8 (default all)")
-    feat.add_argument("--frames-layers", type=int_list, default=(),
-                      help="also keep frame-level wav2vec2 states of these layers")
+    add_extractor_arguments(feat)
     run = p.add_argument_group("run")
     run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: the "
@@ -90,13 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from featstore.build import BuildConfig, build
 
-    options = ExtractorOptions(
-        device=args.device, n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length,
-        n_mels=args.n_mels, model=args.model, dtype=args.dtype, layers=args.layers,
-        frames_layers=args.frames_layers, compute_dtype=args.compute_dtype,
-        f0_min=args.f0_min, f0_max=args.f0_max, pitch_hop_ms=args.pitch_hop_ms,
-        fbank_bins=args.fbank_bins, fbank_dtype=args.fbank_dtype,
-    )
+    options = extractor_options(args)
     build(BuildConfig(
         out=args.out, source=args.source, subsets=args.subsets, speakers=args.speakers,
         seed=args.seed, features=args.features or name_list(DEFAULT_FEATURES),

@@ -5,12 +5,28 @@ in a reused buffer: done on a whole batch, each step would allocate and stream 3
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import (
+    ExtractorConfig,
+    ExtractorOptions,
+    FeatureSpec,
+    register,
+    register_config,
+)
 from featstore.extractors.blocks import ThreadBuffers, block_rows, run_blocks
 from featstore.pcm import PCM_MAX, PCM_MIN, PCM_SCALE
+
+
+@register_config
+@dataclass(frozen=True)
+class AudioConfig(ExtractorConfig):
+    feature_type = "audio"
+    OPTIONS = {"sample_rate": "sample_rate"}
+    sample_rate: int = 16000
 
 
 class AudioExtractor:

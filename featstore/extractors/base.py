@@ -9,8 +9,8 @@ batch-of-N for every extractor.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:  # torch is imported by the extractors themselves, not by the CLI's --help
     import numpy as np
@@ -52,6 +52,40 @@ class ExtractorOptions:
     # Kaldi fbank
     fbank_bins: int = 80
     fbank_dtype: str = "float16"  # storage dtype
+
+
+class ExtractorConfig:
+    """Base of each extractor's config dataclass: ``to_dict`` / ``from_dict`` (lhotse's
+    pattern), so an extractor is rebuilt from the parameters a store recorded
+    (``Store.extractor``). ``OPTIONS`` maps config fields to the ``ExtractorOptions`` fields
+    (the command-line flags) that set them; fields without one keep their defaults."""
+
+    feature_type: ClassVar[str]
+    OPTIONS: ClassVar[dict[str, str]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature_type": self.feature_type,
+                **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """The config from a ``to_dict`` result or an extractor's recorded params (keys that
+        are not fields, such as derived facts, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v
+                      for k, v in data.items() if k in names})
+
+    def options(self, base: ExtractorOptions) -> ExtractorOptions:
+        """``base`` with this config's values in the options that carry them."""
+        return replace(base, **{opt: getattr(self, f) for f, opt in self.OPTIONS.items()})
+
+
+CONFIGS: dict[str, type[ExtractorConfig]] = {}
+
+
+def register_config(cls: type[ExtractorConfig]) -> type[ExtractorConfig]:
+    CONFIGS[cls.feature_type] = cls
+    return cls
 
 
 class Extractor(Protocol):

@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torchaudio.compliance.kaldi import get_mel_banks
 
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import (
+    ExtractorConfig,
+    ExtractorOptions,
+    FeatureSpec,
+    register,
+    register_config,
+)
 from featstore.extractors.blocks import (
     MEL_BANDS,
     ThreadBuffers,
@@ -46,8 +52,11 @@ FIXED = {"window_type": "povey", "remove_dc_offset": True, "dither": 0.0, "snip_
          "use_energy": False, "vtln_warp": 1.0, "waveform_scale": 1.0}
 
 
+@register_config
 @dataclass(frozen=True)
-class FbankConfig:
+class FbankConfig(ExtractorConfig):
+    feature_type = "fbank"
+    OPTIONS = {"sample_rate": "sample_rate", "num_mel_bins": "fbank_bins", "dtype": "fbank_dtype"}
     sample_rate: int = 16000
     num_mel_bins: int = 80
     frame_length_ms: float = 25.0

@@ -21,11 +21,19 @@ How it is computed (each step measured in the README's "Speed" section):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import (
+    ExtractorConfig,
+    ExtractorOptions,
+    FeatureSpec,
+    register,
+    register_config,
+)
 from featstore.extractors.blocks import (
     MEL_BANDS,
     ThreadBuffers,
@@ -39,6 +47,19 @@ from featstore.extractors.blocks import (
 TOP_DB = 80.0
 AMIN = 1e-10
 __all__ = ["AMIN", "MEL_BANDS", "TOP_DB", "MFCCExtractor", "mel_bands"]
+
+
+@register_config
+@dataclass(frozen=True)
+class MFCCConfig(ExtractorConfig):
+    feature_type = "mfcc"
+    OPTIONS = {"n_mfcc": "n_mfcc", "n_fft": "n_fft", "hop_length": "hop_length",
+               "n_mels": "n_mels", "sample_rate": "sample_rate"}
+    n_mfcc: int = 13
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    sample_rate: int = 16000
 
 
 class MFCCExtractor:
@@ -65,6 +86,11 @@ class MFCCExtractor:
         chunk_bytes = self.frames * (o.n_fft * 4 + bins * 16) + (o.chunk_samples + o.n_fft) * 4
         self.block = block_rows(chunk_bytes)
         self._bufs = ThreadBuffers(self._new_buffers)  # each block worker's own
+
+    @property
+    def config(self) -> MFCCConfig:
+        o = self.options
+        return MFCCConfig(o.n_mfcc, o.n_fft, o.hop_length, o.n_mels, o.sample_rate)
 
     def params(self) -> dict:
         o = self.options

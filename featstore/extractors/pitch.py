@@ -26,12 +26,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import (
+    ExtractorConfig,
+    ExtractorOptions,
+    FeatureSpec,
+    register,
+    register_config,
+)
 from featstore.extractors.blocks import ThreadBuffers, block_rows, run_blocks
 
 
+@register_config
 @dataclass(frozen=True)
-class PitchConfig:
+class PitchConfig(ExtractorConfig):
+    feature_type = "pitch"
+    OPTIONS = {"sample_rate": "sample_rate", "f0_min": "f0_min", "f0_max": "f0_max",
+               "hop_ms": "pitch_hop_ms"}
     sample_rate: int = 16000
     f0_min: float = 50.0
     f0_max: float = 500.0

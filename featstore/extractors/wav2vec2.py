@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from featstore.errors import UserError
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import (
+    ExtractorConfig,
+    ExtractorOptions,
+    FeatureSpec,
+    register,
+    register_config,
+)
 from featstore.machine import cpu_threads
 from featstore.pooling import masked_mean_std, valid_frames
 
@@ -106,6 +113,29 @@ def suggest_batch_size(model: torch.nn.Module, options: ExtractorOptions) -> int
     free, _ = torch.cuda.mem_get_info(device)
     batch = int(free * 0.8 // per_chunk) // 8 * 8
     return max(8, min(1024, batch))
+
+
+@register_config
+@dataclass(frozen=True)
+class Wav2Vec2Config(ExtractorConfig):
+    """``model``: a hub id or a local folder; recorded params name a local model by its folder
+    name and keep the path in ``local_path``, which ``from_dict`` prefers while it exists."""
+
+    feature_type = "wav2vec2"
+    OPTIONS = {"model": "model", "layers": "layers", "frames_layers": "frames_layers",
+               "dtype": "dtype", "compute_dtype": "compute_dtype"}
+    model: str = "facebook/wav2vec2-base"
+    layers: tuple[int, ...] | None = None
+    frames_layers: tuple[int, ...] = ()
+    dtype: str = "float16"
+    compute_dtype: str = "auto"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Wav2Vec2Config:
+        local = data.get("local_path")
+        if local and Path(local).expanduser().is_dir():
+            data = {**data, "model": local}
+        return super().from_dict(data)
 
 
 def _check_layers(kind: str, layers: tuple[int, ...], total: int) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from featstore import provenance
 from featstore.errors import UserError
+from featstore.store.groups import feature_entries, group_entry
 from featstore.store.layout import (
     FORMAT_VERSION,
     INDEX,
@@ -68,13 +69,17 @@ def write_index(out: Path, plan: dict, extractors: list, *, device: str,
     problems = list(plan["source_problems"])
     for s in shards:
         problems += s.pop("problems")
+    rows = [s["rows"] for s in shards]
+    features: dict[str, dict] = {}
+    for e in extractors:
+        features.update(feature_entries(e, e.name))
     index = {
         "format_version": FORMAT_VERSION,
-        "num_rows": sum(s["rows"] for s in shards),
+        "num_rows": sum(rows),
         "shards": shards,
-        "features": {s.name: {"shape": list(s.shape), "dtype": s.dtype, "params": s.params,
-                              "extractor": e.name}
-                     for e in extractors for s in e.specs()},
+        "features": features,
+        "groups": {e.name: group_entry(out, e, rows, device=device, batch_size=batch_size,
+                                       where=where) for e in extractors},
         "problems": problems,
         "provenance": {**(where or provenance.record(device)), "params": plan["params"],
                        "source_name": plan["source_name"],

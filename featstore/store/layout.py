@@ -1,9 +1,16 @@
 """Where things live inside a store folder, and the atomic-write helpers every writer uses.
 
-    STORE/plan.json            what the build will do (written first; resume checks it)
-    STORE/shards/shard-NNNNN.h5 immutable shards, each written under a temporary name and renamed
-    STORE/index.json           written last: shards with checksums, features, problems, provenance
-    STORE/.lock                held (flock) by the one process allowed to write this store
+    STORE/plan.json                    what the build will do (written first; resume checks it)
+    STORE/shards/shard-NNNNN.h5        a shard's rows: metadata (and, in format 1 stores, the
+                                       features built with it)
+    STORE/groups/G/shard-NNNNN.h5      feature group G (one extractor's datasets) of that shard
+    STORE/adding.json                  an unfinished ``featstore add`` (what --resume must match)
+    STORE/index.json                   written last: shards and group files with checksums,
+                                       features, problems, provenance
+    STORE/.lock                        held (flock) by the one process allowed to write the store
+
+Every file is written under a temporary name and renamed; none is ever rewritten, so a reader
+holding an older index keeps finding the files it lists.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from pathlib import Path
 
 from featstore.errors import DiskFull
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: features inside the shard files; 2: one file per shard and group
 PLAN = "plan.json"
 INDEX = "index.json"
 LOCK = ".lock"
 SHARDS = "shards"
+GROUPS = "groups"
+ADDING = "adding.json"
 TMP_PREFIX = ".tmp-"
 META_COLUMNS = ("utterance_id", "speaker_id", "gender", "chapter_id", "subset")
 META_NUMERIC = {"start_sample": "int64", "n_samples": "int32"}
@@ -29,6 +38,11 @@ META_NUMERIC = {"start_sample": "int64", "n_samples": "int32"}
 
 def shard_name(i: int) -> str:
     return f"shard-{i:05d}.h5"
+
+
+def group_file(group: str, i: int) -> str:
+    """A group file's path relative to the store root."""
+    return f"{GROUPS}/{group}/{shard_name(i)}"
 
 
 def fsync_dir(path: Path) -> None:

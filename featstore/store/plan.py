@@ -9,14 +9,18 @@ import json
 import sys
 from pathlib import Path
 
+import h5py
+
 from featstore.errors import UserError
 from featstore.sources.base import Corpus, Utterance
 from featstore.store.layout import (
     FORMAT_VERSION,
+    GROUPS,
     INDEX,
     PLAN,
     SHARDS,
     TMP_PREFIX,
+    group_file,
     shard_name,
     write_json_atomic,
 )
@@ -96,7 +100,8 @@ def pending_shards(out: Path, plan: dict) -> list[int]:
         if path.exists():
             try:
                 read_shard(path, plan, i)
-                continue
+                if _groups_there(out, plan, i, path):
+                    continue
             except BadShard as exc:
                 print(f"featstore build: {path} is not the planned shard ({exc}): building it "
                       "again", file=sys.stderr)
@@ -105,7 +110,17 @@ def pending_shards(out: Path, plan: dict) -> list[int]:
     return pending
 
 
+def _groups_there(out: Path, plan: dict, shard: int, path: Path) -> bool:
+    """Every feature group file of a shard is published (they are, before its metadata file,
+    unless removed since); a format 1 shard holds its features itself."""
+    if all((out / group_file(n, shard)).is_file() for n in plan["params"]["features"]):
+        return True
+    with h5py.File(path, "r") as f:
+        return "features" in f
+
+
 def remove_temporaries(out: Path) -> None:
-    """Delete half-written shards left by a killed build (never visible as shards)."""
-    for tmp in (out / SHARDS).glob(TMP_PREFIX + "*"):
+    """Delete half-written shard and group files left by a killed build or add (never visible
+    under their final names)."""
+    for tmp in [*(out / SHARDS).glob(TMP_PREFIX + "*"), *(out / GROUPS).glob(f"*/{TMP_PREFIX}*")]:
         tmp.unlink(missing_ok=True)

@@ -30,6 +30,8 @@ class FeatureInfo:
     shape: tuple[int, ...]
     dtype: str
     params: dict
+    group: str | None = None  # None: inside the shard files (a format 1 store)
+    extractor: str | None = None  # the extractor that made it
 
 
 class Store:
@@ -46,24 +48,27 @@ class Store:
         try:
             self.index = json.loads(index.read_text())
             self.features = {
-                name: FeatureInfo(name, tuple(f["shape"]), f["dtype"], f.get("params", {}))
+                name: FeatureInfo(name, tuple(f["shape"]), f["dtype"], f.get("params", {}),
+                                  f.get("group"), f.get("extractor"))
                 for name, f in self.index["features"].items()
             }
             self.shards = self.index["shards"]
             self.offsets = np.cumsum([0] + [int(s["rows"]) for s in self.shards])
             files = [self.path / SHARDS / s["file"] for s in self.shards]
+            files += [self.path / f["file"] for g in self.index.get("groups", {}).values()
+                      for f in g["files"]]
             lacking = {"provenance", "problems"} - set(self.index)
             if lacking:
                 raise KeyError(f"no {', '.join(sorted(lacking))}")
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{index} is damaged ({_reason(exc)}): rewrite it with the build's "
                             "command and --resume") from None
-        missing = [f.name for f in files if not f.is_file()]
+        missing = [str(f.relative_to(self.path)) for f in files if not f.is_file()]
         if missing:
             raise UserError(f"store {self.path} is missing shard(s) {', '.join(missing[:3])}"
                             f"{' ...' if len(missing) > 3 else ''}: rebuild them with the "
                             "build's command and --resume")
-        self._files: dict[int, h5py.File] = {}
+        self._files: dict[str, h5py.File] = {}
         self._pid = os.getpid()
 
     # -- metadata ---------------------------------------------------------------------------
@@ -94,36 +99,60 @@ class Store:
         return pd.concat(parts, ignore_index=True)
 
     # -- features ---------------------------------------------------------------------------
-    def load(self, name: str, rows=None) -> np.ndarray:
+    def load(self, name: str, rows=None, layers=None) -> np.ndarray:
         """Feature ``name`` for ``rows`` (indices or a boolean mask of one entry per row; None =
-        all), in that order; other ``rows`` are a UserError."""
+        all), in that order; other ``rows`` are a UserError. ``layers``: for a per-layer feature
+        (wav2vec2's pooled states, [layers, dim] rows), only these layer numbers (as recorded in
+        its params), read alone: each layer is its own column of HDF5 chunks, so one of L layers
+        reads ~1/L of the bytes."""
         if name not in self.features:
             raise KeyError(f"store has no feature '{name}'; it has {sorted(self.features)}")
         info = self.features[name]
+        pos = None if layers is None else self.layer_positions(name, layers)
+        shape = info.shape if pos is None else (len(pos), *info.shape[1:])
         rows = row_indices(rows, len(self))
-        out = np.empty((len(rows), *info.shape), dtype=info.dtype)
+        out = np.empty((len(rows), *shape), dtype=info.dtype)
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
         shard_of = np.searchsorted(self.offsets, sorted_rows, side="right") - 1
         for shard in np.unique(shard_of):
             sel = shard_of == shard
             local = sorted_rows[sel] - self.offsets[shard]
-            ds = self._file(int(shard))[f"features/{name}"]
-            out[order[sel]] = _read_rows(ds, local)
+            ds = self._file(self.file_of(name, int(shard)))[f"features/{name}"]
+            out[order[sel]] = _read_rows(ds, local, pos)
         return out
 
-    def _file(self, i: int) -> h5py.File:
+    def layer_positions(self, name: str, layers) -> list[int]:
+        """Positions in feature ``name``'s rows of the given layer numbers."""
+        stored = list(self.features[name].params.get("layers") or [])
+        if not stored:
+            raise KeyError(f"feature '{name}' has no layers")
+        absent = [int(x) for x in layers if int(x) not in stored]
+        if absent:
+            raise KeyError(f"feature '{name}' has no layer(s) {absent}; stored: {stored}")
+        return [stored.index(int(x)) for x in layers]
+
+    def file_of(self, name: str, shard: int) -> str:
+        """The file (relative to the store) holding feature ``name`` of ``shard``."""
+        group = self.features[name].group
+        if group is None:
+            return f"{SHARDS}/{self.shards[shard]['file']}"
+        return self.index["groups"][group]["files"][shard]["file"]
+
+    def _file(self, rel: str | int) -> h5py.File:
+        if isinstance(rel, int):  # a shard's metadata file
+            rel = f"{SHARDS}/{self.shards[rel]['file']}"
         if os.getpid() != self._pid:  # forked: never reuse the parent's handles
             self._files, self._pid = {}, os.getpid()
-        if i not in self._files:
-            path = self.path / SHARDS / self.shards[i]["file"]
+        if rel not in self._files:
+            path = self.path / rel
             try:
-                self._files[i] = h5py.File(path, "r")
+                self._files[rel] = h5py.File(path, "r")
             except OSError as exc:
                 raise UserError(f"shard {path} is damaged ({_reason(exc)}): `featstore verify "
                                 f"{self.path}` names what is wrong; remove the shard and rerun "
                                 "the build's command with --resume") from None
-        return self._files[i]
+        return self._files[rel]
 
     def close(self) -> None:
         for f in self._files.values():
@@ -141,10 +170,27 @@ class Store:
         state["_files"] = {}
         return state
 
+    def extractor(self, name: str, device: str = "cpu"):
+        """Extractor ``name`` rebuilt from the parameters this store recorded for it, with the
+        store's chunking: ``store.extractor("mfcc")(waveform)`` gives the rows the store would
+        hold for that audio (see :mod:`featstore.store.featurize`)."""
+        from featstore.store.featurize import store_extractor
+
+        return store_extractor(self, name, device)
+
     def torch_dataset(self, features: str | list[str], label: str | None = None, rows=None):
         from featstore.store.torch_dataset import StoreDataset
 
         return StoreDataset(self, features, label, rows)
+
+    def torch_loader(self, features: str | list[str], label: str | None = None, rows=None,
+                     **kwargs):
+        """A DataLoader reading whole batches (shuffled contiguous blocks of rows), integer
+        labels (``loader.dataset.classes``) and frame masks: see
+        :mod:`featstore.store.torch_batches`."""
+        from featstore.store.torch_batches import torch_loader
+
+        return torch_loader(self, features, label, rows, **kwargs)
 
     def to_hf(self, features: list[str] | None = None, rows=None,
               where: dict[str, list[str]] | None = None):
@@ -161,9 +207,12 @@ def _reason(exc: Exception) -> str:
     return text[:100]
 
 
-def _read_rows(ds: h5py.Dataset, local: np.ndarray) -> np.ndarray:
+def _read_rows(ds: h5py.Dataset, local: np.ndarray, pos: list[int] | None = None) -> np.ndarray:
     """Sorted local row indices (repeats allowed); a contiguous run is read as one slice (much
-    faster in h5py)."""
+    faster in h5py). ``pos``: only these positions along the first axis after rows (layers),
+    each read as its own slab so h5py touches only their chunks."""
+    if pos is not None:
+        return np.stack([_read_rows(_Layer(ds, p), local) for p in pos], axis=1)
     if local.size == 0:
         return np.empty((0, *ds.shape[1:]), dtype=ds.dtype)
     # consecutive steps of 1, not span == count: [0, 0, 2] has span 3 and 3 rows
@@ -173,7 +222,22 @@ def _read_rows(ds: h5py.Dataset, local: np.ndarray) -> np.ndarray:
     if (hi - lo) <= 4 * local.size:  # dense enough: one read, then select
         return ds[lo:hi][local - lo]
     unique, inverse = np.unique(local, return_inverse=True)  # h5py wants strictly increasing
+    breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+    if len(breaks) < max(4, len(unique) // 16):  # a few runs (batched reading): slices
+        runs = np.split(unique, breaks)
+        return np.concatenate([ds[r[0] : r[-1] + 1] for r in runs])[inverse]
     return ds[unique][inverse]
+
+
+class _Layer:
+    """One layer of a [rows, layers, dim] dataset, sliced like a [rows, dim] one."""
+
+    def __init__(self, ds: h5py.Dataset, pos: int):
+        self.ds, self.pos = ds, pos
+        self.shape, self.dtype = (ds.shape[0], *ds.shape[2:]), ds.dtype
+
+    def __getitem__(self, rows):
+        return self.ds[rows, self.pos]
 
 
 def open(path: str | os.PathLike) -> Store:  # noqa: A001 - the public API is featstore.open

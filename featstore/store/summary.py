@@ -24,7 +24,8 @@ def summarize(store: Store) -> dict:
         "hours": round(float(meta["n_samples"].sum()) / sample_rate / 3600, 4),
         "chunk_seconds": params.get("chunk_seconds"),
         "padded_chunks": int((meta["n_samples"] < params.get("chunk_samples", 0)).sum()),
-        "features": {name: {"shape": list(f.shape), "dtype": f.dtype, **_feature_params(f)}
+        "features": {name: {"shape": list(f.shape), "dtype": f.dtype, **_feature_params(f),
+                            **_feature_storage(store, name)}
                      for name, f in store.features.items()},
         "problems": store.problems,
         "source": store.provenance.get("source_name"),
@@ -40,6 +41,24 @@ def _feature_params(f) -> dict:
     return {**top, "params": f.params}
 
 
+def _feature_storage(store: Store, name: str) -> dict:
+    """Bytes of the feature's datasets on disk; its group (file set), the group's files' size
+    and when it was added (a format 1 feature: the build's time)."""
+    f = store.features[name]
+    size = 0
+    for i in range(len(store.shards)):
+        size += store._file(store.file_of(name, i))[f"features/{name}"].id.get_storage_size()
+    group = store.index.get("groups", {}).get(f.group or "", {})
+    return {"bytes": int(size), "group": f.group, "group_bytes": group.get("bytes"),
+            "added": group.get("added", store.provenance.get("created"))}
+
+
+def _short(params: dict, width: int = 60) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in params.items()
+                     if isinstance(v, int | float | str | bool) and v is not None)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def render(summary: dict) -> str:
     lines = [
         f"store      {summary['path']}",
@@ -52,7 +71,8 @@ def render(summary: dict) -> str:
         "features",
     ]
     for name, f in summary["features"].items():
-        lines.append(f"  {name:24s} {tuple(f['shape'])} {f['dtype']}")
+        lines.append(f"  {name:24s} {str(tuple(f['shape'])):14s} {f['dtype']:8s} "
+                     f"{f['bytes'] / 1e6:9.1f} MB  added {f['added']}  {_short(f['params'])}")
     lines.append(f"problems   {len(summary['problems'])}")
     lines += [f"  {p['path']}: {p['reason']}" for p in summary["problems"]]
     return "\n".join(lines)

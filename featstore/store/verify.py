@@ -8,7 +8,16 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from featstore.store.layout import INDEX, META_COLUMNS, META_NUMERIC, PLAN, SHARDS, sha256_file
+from featstore.store.layout import (
+    ADDING,
+    GROUPS,
+    INDEX,
+    META_COLUMNS,
+    META_NUMERIC,
+    PLAN,
+    SHARDS,
+    sha256_file,
+)
 
 
 def verify(path) -> list[str]:
@@ -35,29 +44,50 @@ def verify(path) -> list[str]:
     if plan is not None and len(plan["shards"]) != len(index["shards"]):
         errors.append(f"index lists {len(index['shards'])} shards, plan has {len(plan['shards'])}")
     total = 0
+    features = index["features"]
+    legacy = [n for n, f in features.items() if f.get("group") is None]
     for shard in index["shards"]:
-        file = root / SHARDS / shard["file"]
-        if not file.exists():
-            errors.append(f"{shard['file']}: missing")
-            continue
-        if sha256_file(file) != shard["sha256"]:
-            errors.append(f"{shard['file']}: sha256 does not match the index")
-        errors += [f"{shard['file']}: {e}" for e in _check_shard(file, shard, index["features"])]
         total += shard["rows"]
+        errors += _check_file(root, f"{SHARDS}/{shard['file']}", shard, legacy, features, True)
+    for group, entry in index.get("groups", {}).items():
+        names = [n for n, f in features.items() if f.get("group") == group]
+        if len(entry["files"]) != len(index["shards"]):
+            errors.append(f"group {group}: {len(entry['files'])} files for "
+                          f"{len(index['shards'])} shards")
+        for item in entry["files"]:
+            errors += _check_file(root, item["file"], item, names, features, False)
     listed = {f["file"] for f in index["shards"]}
     extra = sorted(p.name for p in (root / SHARDS).glob("*.h5") if p.name not in listed)
     errors += [f"{name}: shard not in the index" for name in extra]
+    in_groups = {f["file"] for g in index.get("groups", {}).values() for f in g["files"]}
+    extra = sorted(str(p.relative_to(root)) for p in (root / GROUPS).glob("*/*.h5")
+                   if str(p.relative_to(root)) not in in_groups)
+    if not (root / ADDING).exists():  # else: files of an unfinished add, not yet published
+        errors += [f"{name}: group file not in the index" for name in extra]
     if total != index["num_rows"]:
         errors.append(f"index says {index['num_rows']} rows, shards hold {total}")
     return errors
 
 
-def _check_shard(file, shard: dict, features: dict) -> list[str]:
+def _check_file(root: Path, rel: str, entry: dict, names: list[str], features: dict,
+                meta: bool) -> list[str]:
+    file = root / rel
+    if not file.exists():
+        return [f"{rel}: missing"]
+    errors = []
+    if sha256_file(file) != entry["sha256"]:
+        errors.append(f"{rel}: sha256 does not match the index")
+    errors += [f"{rel}: {e}" for e in _check_shard(file, entry, names, features, meta)]
+    return errors
+
+
+def _check_shard(file, shard: dict, feature_names: list[str], features: dict,
+                 meta: bool) -> list[str]:
     errors = []
     try:
         with h5py.File(file, "r") as f:
-            names = [f"meta/{c}" for c in (*META_COLUMNS, *META_NUMERIC)]
-            names += [f"features/{n}" for n in features]
+            names = [f"meta/{c}" for c in (*META_COLUMNS, *META_NUMERIC)] if meta else []
+            names += [f"features/{n}" for n in feature_names]
             for name in names:
                 if name not in f:
                     errors.append(f"{name}: missing")

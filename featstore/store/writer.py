@@ -1,6 +1,6 @@
-"""Shard writing: one HDF5 file per shard, built in memory in batches, then written under a
-temporary name and published atomically; a writer thread behind a bounded queue so extraction
-never waits on disk.
+"""Shard writing: one HDF5 file per shard and feature group, plus the shard's metadata file,
+each built in memory in batches, then written under a temporary name and published atomically;
+a writer thread behind a bounded queue so extraction never waits on disk.
 
 HDF5 builds the shard in memory (a ``BytesIO``) and our code writes its bytes
 (``layout.write_bytes_atomic``): a full disk is then an error of a plain ``os.write`` (one line,
@@ -9,7 +9,9 @@ own close and crashes the process. It costs a shard's size in memory (about 100 
 LibriSpeech utterances of MFCC + audio; more with wav2vec2 frame states: lower
 ``--shard-size`` there) and nothing measurable in time.
 
-HDF5 layout choices (see README "Store format"):
+HDF5 layout choices (see docs/store.md):
+- a per-layer feature (wav2vec2's pooled states) is chunked one layer at a time (the rows of a
+  ~1 MiB whole-row chunk, one layer each), so reading one layer reads ~1/L of the bytes;
 - every dataset is row-aligned (row = one chunk) and resizable along rows only;
 - chunks hold ~1 MiB of whole rows: the size of HDF5's default per-dataset chunk cache, so a
   sequential read decodes each chunk once and a random row costs at most 1 MiB of I/O;
@@ -30,6 +32,7 @@ import io
 import json
 import queue
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -52,41 +55,67 @@ def rows_per_chunk(shape: tuple[int, ...], dtype: str) -> int:
     return max(1, CHUNK_BYTES // max(row_bytes, 1))
 
 
-def _create(f: h5py.File, name: str, shape: tuple[int, ...], dtype, compress: bool) -> None:
+def _layer_axis(spec: FeatureSpec) -> bool:
+    """A per-layer feature ([layers, dim] rows, "layers" in its params) is chunked one layer
+    at a time."""
+    layers = spec.params.get("layers")
+    return len(spec.shape) == 2 and isinstance(layers, list) and len(layers) == spec.shape[0] > 1
+
+
+def _create(f: h5py.File, name: str, shape: tuple[int, ...], dtype, compress: bool,
+            by_layer: bool = False) -> None:
+    # per layer: as many rows per chunk as whole rows would have (a chunk is 1/L of the size),
+    # so a shard's last, partly filled chunks allocate no more than whole-row chunks would
+    chunk_shape = (1, *shape[1:]) if by_layer else shape
     f.create_dataset(
         name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-        chunks=(rows_per_chunk(shape, np.dtype(dtype).str), *shape),
+        chunks=(rows_per_chunk(shape, np.dtype(dtype).str), *chunk_shape),
         compression="lzf" if compress else None, shuffle=compress, fletcher32=True,
     )
 
 
-class ShardWriter:
-    """Writes one shard. Nothing is on disk until ``close``, which writes it under a temporary
-    name and publishes it."""
+@dataclass(frozen=True)
+class ShardPart:
+    """One file of a shard: the metadata file (``meta_widths`` given) or a feature group's."""
 
-    def __init__(self, path: Path, specs: list[FeatureSpec], meta_widths: dict[str, int],
+    path: Path
+    specs: list[FeatureSpec]
+    meta_widths: dict[str, int] | None = None
+
+
+class ShardWriter:
+    """Writes one file of a shard. Nothing is on disk until ``close``, which writes it under a
+    temporary name and publishes it."""
+
+    def __init__(self, path: Path, specs: list[FeatureSpec], meta_widths: dict[str, int] | None,
                  attrs: dict):
         self.path = path
         self.specs = specs
+        self.meta = meta_widths is not None
         self.rows = 0
         self.buffer = io.BytesIO()
         self.file = h5py.File(self.buffer, "w")
-        for col in META_COLUMNS:
-            _create(self.file, f"meta/{col}", (),
-                    h5py.string_dtype("utf-8", max(1, meta_widths[col])), True)
-        for col, dtype in META_NUMERIC.items():
-            _create(self.file, f"meta/{col}", (), dtype, True)
+        if self.meta:
+            for col in META_COLUMNS:
+                _create(self.file, f"meta/{col}", (),
+                        h5py.string_dtype("utf-8", max(1, meta_widths[col])), True)
+            for col, dtype in META_NUMERIC.items():
+                _create(self.file, f"meta/{col}", (), dtype, True)
         for spec in specs:
-            _create(self.file, f"features/{spec.name}", spec.shape, spec.dtype, False)
+            _create(self.file, f"features/{spec.name}", spec.shape, spec.dtype, False,
+                    _layer_axis(spec))
         for key, value in attrs.items():
             self.file.attrs[key] = value
 
-    def append(self, meta: dict[str, np.ndarray], features: dict[str, np.ndarray]) -> None:
-        n = len(meta["start_sample"])
-        names = [f"meta/{c}" for c in (*META_COLUMNS, *META_NUMERIC)]
-        values = [meta[c] for c in (*META_COLUMNS, *META_NUMERIC)]
-        names += [f"features/{s.name}" for s in self.specs]
-        values += [features[s.name] for s in self.specs]
+    def append(self, meta: dict[str, np.ndarray] | None, features: dict[str, np.ndarray]) -> None:
+        names = [f"features/{s.name}" for s in self.specs]
+        values = [features[s.name] for s in self.specs]
+        if self.meta:
+            names += [f"meta/{c}" for c in (*META_COLUMNS, *META_NUMERIC)]
+            values += [meta[c] for c in (*META_COLUMNS, *META_NUMERIC)]
+        if not names:
+            return
+        n = len(values[0])
         for name, value in zip(names, values, strict=True):
             ds = self.file[name]
             if len(value) != n:
@@ -102,12 +131,41 @@ class ShardWriter:
         self.file.attrs["problems"] = json.dumps(problems)
         self.file.close()
         buffer, self.buffer = self.buffer, None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.path, buffer.getbuffer())
         return self.rows
 
     def abort(self) -> None:
         self.file.close()
         self.buffer = None
+
+
+class ShardSetWriter:
+    """The files of one shard, written together. ``close`` publishes the group files first and
+    the metadata file last: a shard whose metadata file exists is complete."""
+
+    def __init__(self, parts: list[ShardPart], attrs: dict):
+        self.writers: list[ShardWriter] = []
+        try:
+            for part in sorted(parts, key=lambda p: p.meta_widths is not None):
+                self.writers.append(ShardWriter(part.path, part.specs, part.meta_widths, attrs))
+        except BaseException:
+            self.abort()
+            raise
+        self.path = self.writers[-1].path
+
+    def append(self, meta: dict[str, np.ndarray] | None, features: dict[str, np.ndarray]) -> None:
+        for w in self.writers:
+            w.append(meta, features)
+
+    def close(self, problems: list[dict]) -> int:
+        rows = [w.close(problems) for w in self.writers]
+        return rows[-1]
+
+    def abort(self) -> None:
+        for w in self.writers:
+            if w.buffer is not None:
+                w.abort()
 
 
 class ShardSink:
@@ -133,7 +191,7 @@ class ShardSink:
                 continue  # drain after a failure so producers never block forever
             try:
                 if op == "open":
-                    writer = ShardWriter(*args)
+                    writer = ShardSetWriter(*args)
                 elif op == "rows":
                     writer.append(*args)
                 elif op == "close":
@@ -153,11 +211,10 @@ class ShardSink:
         if self.error is not None:
             raise self.error
 
-    def open(self, path: Path, specs: list[FeatureSpec], meta_widths: dict[str, int],
-             attrs: dict) -> None:
-        self._put("open", path, specs, meta_widths, attrs)
+    def open(self, parts: list[ShardPart], attrs: dict) -> None:
+        self._put("open", parts, attrs)
 
-    def rows(self, meta: dict[str, np.ndarray], features: dict[str, np.ndarray]) -> None:
+    def rows(self, meta: dict[str, np.ndarray] | None, features: dict[str, np.ndarray]) -> None:
         self._put("rows", meta, features)
 
     def close_shard(self, problems: list[dict]) -> None:

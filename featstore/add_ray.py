@@ -1,0 +1,121 @@
+"""``featstore add --ray``: the new group files of the pending shards built by Ray actors, as
+``build --ray`` builds shards (featstore/build_ray.py: the same cluster, resources, restarts
+and retries). The driver (featstore/add.py) holds the store lock, records the add and writes
+the index; each actor loads the new extractors once and writes one shard's group files per
+call with ``featstore.add.add_shard``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from featstore import cluster as ray_cluster
+from featstore.build_ray import RETRIES, RayBuild
+from featstore.errors import UserError
+from featstore.store.layout import ADDING, PLAN, group_file
+
+
+@dataclass
+class RayAdd:
+    build: RayBuild
+
+    @classmethod
+    def connect(cls, address: str, device: str) -> RayAdd:
+        return cls(RayBuild.connect(address, device))
+
+    def run(self, root: Path, pending: list[int], todo: list, cfg) -> int | list[int]:
+        """Write the ``pending`` shards' group files; returns the batch size(s) used."""
+        ray = ray_cluster.ray_module()
+        from ray.util import ActorPool
+
+        names = [e.name for e in todo]
+        res = self.build.resources(names)
+        n = self.build.workers(res, len(pending))
+        self.build.cluster["workers"] = {"actors": n, **res}
+        wcfg = dataclasses.replace(cfg, extract=dataclasses.replace(
+            cfg.extract, device=self.build.device), quiet=True, ray=None)
+        actor = ray.remote(GroupBuilder).options(
+            **res, max_restarts=RETRIES, max_task_retries=RETRIES)
+        actors = [actor.remote(str(root.absolute()), names, wcfg) for _ in range(n)]
+        try:
+            checks = ray.get([a.check.remote() for a in actors])
+            problems = [c for c in checks if isinstance(c, str)]
+            if problems:
+                raise UserError(problems[0])
+            bar = tqdm(total=len(pending), unit="shard", desc="add", disable=cfg.quiet or None,
+                       file=sys.stderr)
+            try:
+                for _ in ActorPool(actors).map_unordered(lambda a, i: a.build.remote(i), pending):
+                    bar.update(1)
+            except ray.exceptions.RayError as exc:
+                text = " ".join(str(getattr(exc, "cause", None) or exc).split())
+                raise UserError(f"adding on Ray failed ({type(exc).__name__}: {text[:300]}); "
+                                "the finished files are kept: rerun with --resume") from None
+            finally:
+                bar.close()
+        finally:
+            for a in actors:
+                ray.kill(a)
+        sizes = sorted(set(checks))
+        return sizes[0] if len(sizes) == 1 else sizes
+
+
+class GroupBuilder:
+    """A Ray actor: the new extractors loaded once, then one shard's group files per call."""
+
+    def __init__(self, root: str, names: list[str], cfg):
+        self.root, self.names, self.cfg = Path(root), names, cfg
+        self.todo = self.settings = self.audio = None
+
+    def check(self) -> int | str:
+        """This worker's batch size, or why it cannot add (a store it does not see, other
+        parameters than the driver recorded)."""
+        from featstore import machine
+        from featstore.add import audio_input, comparable
+        from featstore.build_setup import load_extractors
+        from featstore.pipeline import RunSettings
+        from featstore.store.reader import Store
+
+        problem = ray_cluster.unseen("the store folder", self.root / ADDING, is_dir=False)
+        if problem:
+            return problem
+        opts = self.cfg.extract
+        try:
+            self.todo = load_extractors(self.names, opts)
+        except UserError as exc:
+            return f"Ray worker on {ray_cluster.node_name()}: {exc}"
+        recorded = json.loads((self.root / ADDING).read_text())["extractors"]
+        if {e.name: comparable(e.params()) for e in self.todo} != recorded:
+            return (f"Ray worker on {ray_cluster.node_name()} would extract with other "
+                    "parameters than the driver recorded: pass --compute-dtype and the same "
+                    "--model everywhere")
+        store = Store(self.root)
+        plan = json.loads((self.root / PLAN).read_text())
+        self.settings = RunSettings(
+            device=opts.device, sample_rate=opts.sample_rate, chunk_samples=opts.chunk_samples,
+            batch_size=self.cfg.batch_size or machine.default_batch_size(self.todo, opts.device),
+            decode_threads=0)
+        try:
+            self.audio = audio_input(store, plan, self.cfg, self.settings)
+        except UserError as exc:
+            return f"Ray worker on {ray_cluster.node_name()}: {exc}"
+        return self.settings.batch_size
+
+    def build(self, shard: int) -> dict:
+        from featstore.add import add_shard
+
+        if self.todo is None:  # a restarted actor: Ray re-ran __init__ only
+            problem = self.check()
+            if isinstance(problem, str):
+                raise RuntimeError(problem)
+        try:
+            add_shard(self.root, shard, self.todo, self.audio, self.settings)
+        except Exception as exc:  # name the shard in the driver's message
+            raise RuntimeError(f"{group_file(self.names[0], shard)} on "
+                               f"{ray_cluster.node_name()}: {type(exc).__name__}: {exc}") from exc
+        return {"shard": shard, "node": ray_cluster.node_name()}
