@@ -10,6 +10,7 @@ from featstore.extractors.base import EXTRACTORS, Extractor, ExtractorOptions, F
 # Modules are imported on demand so an MFCC-only build never pays for importing transformers.
 _MODULES = {"mfcc": "featstore.extractors.mfcc", "pitch": "featstore.extractors.pitch",
             "fbank": "featstore.extractors.fbank", "wav2vec2": "featstore.extractors.wav2vec2",
+            "dvector": "featstore.extractors.dvector",
             "audio": "featstore.extractors.audio"}
 NAMES = tuple(_MODULES)
 
