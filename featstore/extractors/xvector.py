@@ -19,8 +19,8 @@ from featstore.extractors.wav2vec2 import (
     COMPUTE_DTYPES,
     LOAD_FIX,
     Wav2Vec2Extractor,
-    _one_line,
     _looks_local,
+    _one_line,
 )
 from featstore.machine import cpu_threads
 

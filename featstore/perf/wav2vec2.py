@@ -92,8 +92,8 @@ def save_random_wav2vec2(path: Path, *, tiny: bool = False, seed: int = 0) -> Pa
     return Path(path)
 
 
-FAMILIES = {"wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"), "hubert": ("HubertConfig", "HubertModel"),
-            "wavlm": ("WavLMConfig", "WavLMModel"),
+FAMILIES = {"wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"),
+            "hubert": ("HubertConfig", "HubertModel"), "wavlm": ("WavLMConfig", "WavLMModel"),
             "data2vec-audio": ("Data2VecAudioConfig", "Data2VecAudioModel")}
 
 
