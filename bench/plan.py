@@ -19,7 +19,7 @@ import models
 from bench import selection
 from bench.config import Config, ConfigError, device_kind
 from bench.splits import Split, check_split, make_split
-from bench.views import ViewError, parse_view
+from bench.views import ViewError, expand, parse_view
 from featstore.store.reader import Store
 
 CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
@@ -105,12 +105,15 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
                "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
     cells = []
     for task in config.tasks.values():
-        for view, model in task.combinations():
+        # NAME:each -> one view per stored layer of NAME (bench.views.expand)
+        pairs = [(name, view, model) for name, model in task.combinations()
+                 for view in expand(name, store)]
+        for name, view, model in pairs:
             mp = config.model_plan(model, device)
             params = dict(mp.params)
             if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:
                 params["checkpoint"] = default_checkpoint(store)  # None: see missing_inputs
-            search = task.search_for(view, model)
+            search = task.search_for(name, model)
             search = mp.search if search is None else search
             for seed in mp.seeds:
                 payload = {**context, "task": task.name, "subsets": task.subsets,

@@ -1,7 +1,8 @@
 """Input coercion: what each input kind must look like before a model sees it.
 
 "vector" = [n, d] float, "frames" = [n, T, d] per-chunk frame sequences, "audio" =
-[n, samples] int16 or float waveforms at 16 kHz.
+[n, samples] int16 or float waveforms at 16 kHz, "layers" = [n, L, d] one pooled vector per
+layer of an upstream.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-INPUT_KINDS = ("vector", "frames", "audio")
+INPUT_KINDS = ("vector", "frames", "audio", "layers")
 
 
 def as_vectors(X: Any, dtype: Any = np.float32) -> np.ndarray:

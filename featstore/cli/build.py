@@ -14,11 +14,12 @@ from featstore.cli.types import (
     positive_float,
     positive_int,
 )
-from featstore.extractors import NAMES, ExtractorOptions
+from featstore.extractors import ENTRY_HELP, NAMES, ExtractorOptions
 from featstore.sources.hf_corpus import DEFAULT_COLUMNS
 
-DEFAULT_FEATURES = "mfcc,pitch,fbank,wav2vec2,audio"
-OPTIONAL_BY_DEFAULT = ("wav2vec2",)  # without --features, an unloadable model is a notice
+DEFAULT_FEATURES = "mfcc,pitch,fbank,wav2vec2,dvector,audio"
+# without --features, an unloadable model (or Resemblyzer's weights not installed) is a notice
+OPTIONAL_BY_DEFAULT = ("wav2vec2", "dvector")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,9 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="utterances per shard: the unit of resumption (default 256)")
     feat = p.add_argument_group("features")
     feat.add_argument("--features", type=name_list,
-                      help=f"comma list from {', '.join(NAMES)} (default {DEFAULT_FEATURES}; "
-                      "by default a wav2vec2 model that cannot be loaded is skipped with a "
-                      "notice, when named here it is an error)")
+                      help=f"comma list from {', '.join(NAMES)}, and {ENTRY_HELP} "
+                      f"(default {DEFAULT_FEATURES}; by default a wav2vec2 model that cannot be "
+                      "loaded, or dvector without its weights, is skipped with a notice, when "
+                      "named here it is an error)")
     feat.add_argument("--chunk-seconds", type=positive_float, default=2.0)
     feat.add_argument("--n-mfcc", type=positive_int, default=13)
     feat.add_argument("--n-fft", type=positive_int, default=2048)
@@ -58,13 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     feat.add_argument("--fbank-dtype", default="float16", choices=["float16", "float32"],
                       help="storage dtype of fbank frames (default float16)")
     feat.add_argument("--model", default="facebook/wav2vec2-base",
-                      help="wav2vec2 hub id or local path")
+                      help="wav2vec2 hub id or local path (other upstreams: --features NAME=MODEL)")
     feat.add_argument("--dtype", default="float16", choices=["float16", "float32"],
-                      help="storage dtype of wav2vec2 states (default float16)")
+                      help="storage dtype of wav2vec2 / upstream states (default float16)")
     feat.add_argument("--compute-dtype", default="auto", choices=["auto", "float32", "bfloat16",
                       "float16"], help="wav2vec2 compute precision (auto: bf16 on CUDA)")
-    feat.add_argument("--layers", type=int_list, help="wav2vec2 layers to keep, e.g. 0,6,12 "
-                      "or 4-8 (default all)")
+    feat.add_argument("--layers", type=int_list, help="wav2vec2 / upstream layers to keep, "
+                      "e.g. 0,6,12 or 4-8 (default all; the same for every upstream)")
     feat.add_argument("--frames-layers", type=int_list, default=(),
                       help="also keep frame-level wav2vec2 states of these layers")
     run = p.add_argument_group("run")

@@ -28,7 +28,9 @@ def make_extractor(entry: str, options: ExtractorOptions) -> Extractor:
         module = "featstore.extractors.xvector" if name == "xvector" else _MODULES["wav2vec2"]
         importlib.import_module(module)
         factory = EXTRACTORS["xvector" if name == "xvector" else "upstream"]
-        return factory(options, name)
+        extractor = factory(options, name)
+        extractor.entry = entry  # what rebuilds it elsewhere (Ray workers: plan "entries")
+        return extractor
     if name not in _MODULES:
         raise UserError(f"unknown feature '{name}'; choose from {', '.join(NAMES)} or "
                         f"{ENTRY_HELP}")
@@ -39,4 +41,4 @@ def make_extractor(entry: str, options: ExtractorOptions) -> Extractor:
         raise UserError(f"bad {name} parameter: {exc}") from None
 
 
-__all__ = ["NAMES", "Extractor", "ExtractorOptions", "FeatureSpec", "make_extractor"]
+__all__ = ["ENTRY_HELP", "NAMES", "Extractor", "ExtractorOptions", "FeatureSpec", "make_extractor"]
