@@ -88,9 +88,12 @@ class View:
         raise NotImplementedError
 
 
-def _missing(store: Store, view: str, extractor: str, extra: str = "") -> ViewError:
-    built = list(store.provenance.get("params", {}).get("features", []))
-    flag = ",".join(dict.fromkeys([*built, extractor]))
+def _missing(store: Store, view: str, extractor: str, extra: str = "",
+             entry: str | None = None) -> ViewError:
+    params = store.provenance.get("params", {})
+    entries = params.get("entries", {})  # NAME=MODEL features, as given
+    built = [entries.get(f, f) for f in params.get("features", [])]
+    flag = ",".join(dict.fromkeys([*built, entry or extractor]))
     return ViewError(f"view '{view}': store {store.path} has no {extractor} features: rebuild "
                      f"with `featstore build --features {flag}{extra}`")
 
@@ -164,6 +167,10 @@ class ConcatView(View):
         return np.concatenate([p.load(store, rows) for p in self.parts], axis=1)
 
 
+def _entry(feature: str) -> str:
+    return feature if feature == "wav2vec2" else f"{feature}=MODEL"
+
+
 @dataclass(frozen=True)
 class UpstreamView(View):
     """Pooled states of a self-supervised upstream stored as ``feature`` (wav2vec2, hubert...):
@@ -176,7 +183,7 @@ class UpstreamView(View):
 
     def _positions(self, store: Store) -> list[int]:
         if f"{self.feature}/mean" not in store.features:
-            raise _missing(store, self.name, self.feature)
+            raise _missing(store, self.name, self.feature, entry=_entry(self.feature))
         stored = list(store.features[f"{self.feature}/mean"].params.get("layers", []))
         if self.layers is None:
             return list(range(len(stored)))
@@ -222,7 +229,8 @@ class UpstreamFramesView(View):
         stored = sorted(int(n.rsplit("/", 1)[1]) for n in store.features
                         if n.startswith(f"{self.feature}/frames/"))
         if f"{self.feature}/mean" not in store.features:
-            raise _missing(store, self.name, self.feature, f" --frames-layers {self.layer}")
+            raise _missing(store, self.name, self.feature, f" --frames-layers {self.layer}",
+                           _entry(self.feature))
         raise ViewError(f"view '{self.name}': store {store.path} has no frame-level states of "
                         f"layer {self.layer} (stored frame layers: "
                         f"{', '.join(map(str, stored)) or 'none'}): rebuild with "
@@ -238,8 +246,8 @@ class EmbeddingView(View):
 
     def check(self, store: Store) -> None:
         if self.name not in store.features:
-            extra = "=MODEL" if self.name == "xvector" else ""
-            raise _missing(store, self.name, self.name + extra)
+            entry = "xvector=MODEL" if self.name == "xvector" else None
+            raise _missing(store, self.name, self.name, entry=entry)
 
     def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
         return store.load(self.name, rows).astype(np.float32, copy=False)
