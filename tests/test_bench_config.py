@@ -68,10 +68,10 @@ def test_repo_benchmarks_yaml_is_valid():
     assert c.selection == "cv" and c.folds == 5
     assert ("audio", "hf-finetune") in c.tasks["gender"].combinations()
     assert ("wav2vec2:all", "pca-kmeans") in c.tasks["speaker"].combinations()
-    for task, models in (("gender", ("logreg", "mlp")),
+    for task, names in (("gender", ("logreg", "mlp")),
                          ("speaker", ("logreg", "mlp", "gmm", "pca-kmeans"))):
         combos = c.tasks[task].combinations()
-        assert all(("dvector", m) in combos for m in models)
+        assert all(("dvector", m) in combos for m in names)
         for up in ("wav2vec2", "hubert", "wavlm"):  # the layer sweep and the learned weights
             assert (f"{up}:each", "logreg") in combos
             assert (f"{up}:layers", "layer-weights") in combos

@@ -94,3 +94,21 @@ def test_real_speech_parity(ext, real_data) -> None:
     for i in range(2):
         ref = enc.embed_utterance(normalize_volume(x[i].numpy(), -30, increase_only=True))
         assert float(ours[i] @ ref) > 0.99999
+
+
+def test_missing_weights_is_a_notice_in_the_default_build(monkeypatch, capsys) -> None:
+    import featstore.extractors.dvector as dv
+    from featstore.build import load_extractors
+    from featstore.cli.build import OPTIONAL_BY_DEFAULT
+    from featstore.errors import UserError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(dv.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "resemblyzer" else real(name, *a))
+    with pytest.raises(UserError, match="--no-deps"):
+        make_extractor("dvector", ExtractorOptions())
+    assert "dvector" in OPTIONAL_BY_DEFAULT
+    kept = load_extractors(["mfcc", "dvector"], ExtractorOptions(), OPTIONAL_BY_DEFAULT)
+    assert [e.name for e in kept] == ["mfcc"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dvector features skipped" in err
