@@ -25,12 +25,18 @@ def _resemblyzer(device: str) -> tuple[Callable[[np.ndarray], object], str] | st
         from resemblyzer.audio import normalize_volume
     except Exception as exc:  # noqa: BLE001 - its import needs webrtcvad and librosa
         return f"resemblyzer not importable ({type(exc).__name__}: {exc})"[:200]
+    from featstore.extractors.dvector import CPU_LSTM_THREADS
+    from featstore.machine import torch_threads
+
     encoder = VoiceEncoder(device, verbose=False)
+    threads = CPU_LSTM_THREADS if device == "cpu" else None
 
     def embed(x: np.ndarray) -> object:
-        return encoder.embed_utterance(normalize_volume(x, -30, increase_only=True))
+        with torch_threads(threads):  # the torch threads our LSTM gets: batching alone differs
+            return encoder.embed_utterance(normalize_volume(x, -30, increase_only=True))
 
-    return embed, "Resemblyzer's VoiceEncoder.embed_utterance, one chunk at a time"
+    return embed, ("Resemblyzer's VoiceEncoder.embed_utterance, one chunk at a time "
+                   f"({threads or 'default'} torch thread(s), as ours)")
 
 
 def measure(entry: str, decoded: list[audio.Chunks], opts: ExtractorOptions,
