@@ -18,8 +18,11 @@ import models
 from bench import metrics, selection, weights
 from bench import results as rfiles
 from bench.config import Config
+from bench.crosscorpus import replicates
 from bench.plan import Cell
-from bench.splits import UNIT_COLUMN, Split, labels, split_groups
+from bench.splits import Split, labels, split_groups
+from bench.tasks import TASKS
+from bench.verification import cell as verification_cell
 from bench.views import View, parse_view
 from featstore import provenance
 from featstore.store.reader import Store
@@ -32,9 +35,17 @@ class TaskData:
 
     rows: np.ndarray
     X: np.ndarray
+    test_rows: np.ndarray | None = None  # cross-corpus: the test store's rows and view
+    test_X: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         return self.X[np.searchsorted(self.rows, rows)]
+
+    def take_test(self, rows: np.ndarray) -> np.ndarray:
+        """The view of test rows: of the test store for a cross-corpus task."""
+        if self.test_X is None:
+            return self.take(rows)
+        return self.test_X[np.searchsorted(self.test_rows, rows)]
 
 
 @dataclass
@@ -45,6 +56,11 @@ class RunContext:
     run_dir: Path
     splits: dict[str, dict[int, Split]] = field(default_factory=dict)
     quiet: bool = False
+    test_stores: dict[str, Store] = field(default_factory=dict)  # task -> cross-corpus store
+
+    def test_store(self, task: str) -> Store:
+        """The store a task's test rows index: its test store, else the main one."""
+        return self.test_stores.get(task, self.store)
 
 
 class ViewCache:
@@ -60,8 +76,13 @@ class ViewCache:
         key = (cell.task, cell.features)
         if self.key != key:
             self.key, self.data = None, None
-            rows = ctx.splits[cell.task][cell.seed].rows()
+            split = ctx.splits[cell.task][cell.seed]
+            rows = split.rows()
             self.data = TaskData(rows, view.load(ctx.store, rows))
+            if split.test_store is not None:  # the same test rows for every seed
+                test = ctx.test_store(cell.task)
+                self.data.test_rows = split.test
+                self.data.test_X = view.load(test, split.test)
             self.key = key
         return self.data
 
@@ -69,11 +90,18 @@ class ViewCache:
 # ---- one cell -----------------------------------------------------------------------------
 
 
+def model_kind(cell: Cell) -> str:
+    """classifier | clusterer (models/), or backend (a verification task's scorer)."""
+    if TASKS[cell.task].kind == "verification":
+        return "backend"
+    return models.MODELS[cell.model].kind
+
+
 def cell_record(cell: Cell, device: str) -> dict:
     """The fields of a cell's record known before it runs."""
     return {"key": cell.key, "task": cell.task, "features": cell.features,
             "view_kind": parse_view(cell.features).kind, "model": cell.model,
-            "model_kind": models.MODELS[cell.model].kind, "seed": cell.seed,
+            "model_kind": model_kind(cell), "seed": cell.seed,
             "params": jsonable(cell.params), "device_overrides": jsonable(cell.overrides),
             "device": device, "started": provenance.now()}
 
@@ -130,17 +158,22 @@ def _cuda_peak_mb(device: str) -> float | None:
 def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path | None) -> dict:
     """Fit, predict and score one cell; returns its results record (fields of a failure are
     filled by the caller)."""
+    if TASKS[cell.task].kind == "verification":
+        return _run_verification(ctx, cell, data)
     spec = models.MODELS[cell.model]
     split = ctx.splits[cell.task][cell.seed]
     meta = ctx.store.meta
     y_all = labels(meta, cell.task)
-    utt_all = meta["utterance_id"].to_numpy()
-    unit_all = meta[UNIT_COLUMN[cell.task]].to_numpy()  # what intervals and the CI resample
+    # the task's independent unit: what intervals, the CI and paired tests count
+    unit_all = split_groups(meta, cell.task)
     test = split.test
-    X_test, y_test = data.take(test), y_all[test]
+    tmeta = ctx.test_store(cell.task).meta  # the main store's meta unless cross-corpus
+    y_test, utt_test = labels(tmeta, cell.task)[test], tmeta["utterance_id"].to_numpy()[test]
+    unit_test = split_groups(tmeta, cell.task)[test]
+    X_test = data.take_test(test)
     rec: dict = {"n_train": len(split.train), "n_val": len(split.validation),
                  "n_test": len(test), "n_classes": len(np.unique(y_all[split.rows()])),
-                 "unit": UNIT_COLUMN[cell.task], "n_test_units": len(np.unique(unit_all[test]))}
+                 "unit": TASKS[cell.task].unit, "n_test_units": len(np.unique(unit_test))}
     _cuda_reset(ctx.device)
     before = peak_host_mb()
     if spec.kind == "clusterer":
@@ -172,13 +205,16 @@ def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path
         class_labels = sorted(set(y_all[split.train].tolist()) | set(y_test.tolist()))
         rec.update(metrics.classification(y_test, y_pred, class_labels))
         rec["utterance_accuracy"] = metrics.utterance_accuracy(
-            y_test, y_pred, utt_all[test], proba, model.classes_)
+            y_test, y_pred, utt_test, proba, model.classes_)
         correct = y_pred == y_test
-        speakers = meta["speaker_id"].to_numpy()
-        rec["speaker_accuracy"] = metrics.group_accuracy(correct, speakers[test])
-        ci = metrics.bootstrap_ci(correct, unit_all[test], ctx.config.bootstrap, seed=cell.seed)
+        rec["speaker_accuracy"] = metrics.group_accuracy(
+            correct, tmeta["speaker_id"].to_numpy()[test])
+        ci = metrics.bootstrap_ci(correct, unit_test, ctx.config.bootstrap, seed=cell.seed)
         rec["accuracy_ci"] = list(ci) if ci else None
-        rec["ci_resamples"] = f"test {'speakers' if cell.task == 'gender' else 'utterances'}"
+        if split.test_store is not None:
+            rec["test_store"] = split.test_store
+            rec["boot_replicates"] = replicates(correct, unit_test, ctx.config.bootstrap)
+        rec["ci_resamples"] = f"test {TASKS[cell.task].unit}s"
         _, counts = np.unique(y_test, return_counts=True)
         rec["chance_accuracy"] = float(counts.max() / counts.sum())  # always the test majority
     rec["peak_host_mb"] = peak_host_mb()
@@ -186,8 +222,19 @@ def run_cell(ctx: RunContext, cell: Cell, view: View, data: TaskData, plot: Path
     rec["peak_gpu_mb"] = _cuda_peak_mb(ctx.device)
     rec["info"] = model.info()
     rec["predictions"] = rfiles.save_predictions(
-        ctx.run_dir, cell.key, test, y_test, y_pred, utt_all[test],
-        meta["start_sample"].to_numpy()[test], unit_all[test])
+        ctx.run_dir, cell.key, test, y_test, y_pred, utt_test,
+        tmeta["start_sample"].to_numpy()[test], unit_test)
+    return rec
+
+
+def _run_verification(ctx: RunContext, cell: Cell, data: TaskData) -> dict:
+    before = peak_host_mb()
+    rec, arrays = verification_cell.run(ctx, cell, data.take, data.take_test,
+                                        ctx.config.tasks[cell.task].nontarget_trials)
+    rec["peak_host_mb"] = peak_host_mb()
+    rec["host_mb_increase"] = rec["peak_host_mb"] - before
+    rec["peak_gpu_mb"] = None
+    rec["predictions"] = rfiles.save_trial_scores(ctx.run_dir, cell.key, arrays)
     return rec
 
 

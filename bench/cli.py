@@ -65,11 +65,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     import models
-    from bench.config import TASKS
+    from bench.tasks import TASKS
     from bench.views import CATALOGUE, store_views
 
     print("Tasks\n")
-    print(tabulate(TASKS.items(), ["task", "description"], tablefmt="github"))
+    print(tabulate([(t.name, t.kind, t.unit, t.rule) for t in TASKS.values()],
+                   ["task", "kind", "unit", "split rule"], tablefmt="github"))
     print("\nFeature views\n")
     print(tabulate([(n, k, d) for n, (k, d) in CATALOGUE.items()],
                    ["view", "kind", "description"], tablefmt="github"))
@@ -82,6 +83,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             for s in models.MODELS.values()]
     print(tabulate(sorted(rows), ["model", "kind", "inputs", "default search grid",
                                   "description"], tablefmt="github"))
+    from bench.verification.backends import BACKENDS
+
+    print("\nVerification backends (the models of a verification task; vector views)\n")
+    print(tabulate([(b.name, b.description) for b in BACKENDS.values()],
+                   ["backend", "description"], tablefmt="github"))
     return 0
 
 
@@ -99,6 +105,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.rerender import rerender
+
+    path = rerender(args.run_dir)
+    print(f"bench: wrote {path}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "run": ("run a benchmark config", add_run, cmd_run),
     "list": ("list tasks, feature views and models",
@@ -107,6 +121,8 @@ COMMANDS = {
     "compare": ("compare two runs cell by cell, with paired significance tests",
                 lambda p: (p.add_argument("run_a", type=Path), p.add_argument("run_b", type=Path)),
                 cmd_compare),
+    "report": ("render a finished run's leaderboard again from its results.jsonl",
+               lambda p: p.add_argument("run_dir", type=Path), cmd_report),
 }
 
 

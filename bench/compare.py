@@ -5,8 +5,9 @@ so two stores built separately from the same audio pair up even though their row
 index hashes differ. A cell pairs when both runs tested exactly the same chunks with the same
 true labels; otherwise its row says why no test was run.
 
-The primary test works on independent units (test speakers for gender, test utterances for
-speaker ID; chunks of one unit are correlated): each unit's accuracy in B minus its accuracy
+The primary test works on independent units (the task's unit, bench/tasks/: test speakers for
+gender, test sessions -- chapters of multi-chapter speakers, else utterances -- for speaker ID;
+chunks of one unit are correlated): each unit's accuracy in B minus its accuracy
 in A, tested with a paired sign-flip permutation test (``bench.stats.sign_flip_test``). One
 more row per (task, features, model) pools the seeds that paired: each unit's difference is
 averaged over the seeds that tested it, then tested the same way. The exact McNemar test on
@@ -27,6 +28,7 @@ from tabulate import tabulate
 
 from bench import results as rfiles
 from bench.stats import sign_flip_test
+from bench.verification import compare as vcompare
 
 SIGN_FLIP_SEED = 0
 CHUNK_FIELDS = ("utterance_id", "start_sample", "unit")  # absent from older runs' predictions
@@ -125,6 +127,9 @@ def _rows(run_a: Path, run_b: Path, pairs: Iterable[tuple[dict, dict]]) -> list[
         groups.setdefault((ra["task"], ra["features"], ra["model"]), []).append((ra, rb))
     rows = []
     for group, cells in groups.items():
+        if cells[0][0].get("model_kind") == "backend":
+            rows += _verification_rows(run_a, run_b, group, cells)
+            continue
         paired_cells = []
         for ra, rb in sorted(cells, key=lambda c: c[0]["seed"]):
             if ra.get("model_kind") == "clusterer":
@@ -140,6 +145,31 @@ def _rows(run_a: Path, run_b: Path, pairs: Iterable[tuple[dict, dict]]) -> list[
     return rows
 
 
+def _verification_rows(run_a: Path, run_b: Path, group: tuple,
+                       cells: list[tuple[dict, dict]]) -> list[list]:
+    """EER per seed, sign-flip tested on per-speaker HTER differences; then all seeds pooled."""
+    rows, paired = [], []
+    for ra, rb in sorted(cells, key=lambda c: c[0]["seed"]):
+        row = [*group, ra["seed"], "eer", _fmt(ra["eer"]), _fmt(rb["eer"]),
+               _fmt(rb["eer"] - ra["eer"], sign=True)]
+        got = vcompare.speaker_diffs(rfiles.load_predictions(run_a, ra["key"]),
+                                     rfiles.load_predictions(run_b, rb["key"]))
+        if isinstance(got, str):
+            rows.append(row + NO_TEST + [got])
+            continue
+        paired.append((ra, rb, got))
+        p = vcompare.cell_p(got[1], SIGN_FLIP_SEED)
+        rows.append(row + [len(got[0]), f"{p:.4g}", "–", "per-speaker HTER"])
+    if paired:
+        n, diffs = vcompare.pooled([d for _, _, d in paired])
+        va = float(np.mean([ra["eer"] for ra, _, _ in paired]))
+        vb = float(np.mean([rb["eer"] for _, rb, _ in paired]))
+        rows.append([*group, "all", "eer", _fmt(va), _fmt(vb), _fmt(vb - va, sign=True), n,
+                     f"{vcompare.cell_p(diffs, SIGN_FLIP_SEED):.4g}", "–",
+                     f"{len(paired)} of {len(cells)} seeds paired, pooled per speaker"])
+    return rows
+
+
 def compare(run_a: str | Path, run_b: str | Path) -> str:
     """A markdown report of the differences between the ok cells of two runs."""
     run_a, run_b = Path(run_a), Path(run_b)
@@ -151,8 +181,11 @@ def compare(run_a: str | Path, run_b: str | Path) -> str:
     lines = ["# Comparison of runs", "", f"- A: `{run_a}`", f"- B: `{run_b}`",
              "- chunks are paired by content (utterance, start sample), whatever the store",
              "- p (sign-flip, per unit): paired sign-flip test on per-unit accuracy differences "
-             "(units: test speakers for gender, test utterances for speaker ID); seed `all` "
+             "(units: the task's, bench/tasks/: speakers for gender, sessions (chapter, else "
+             "utterance) for speaker ID); seed `all` "
              "averages each unit's difference over the seeds that paired",
+             "- verification rows: EER; the sign-flip test pairs each test speaker's half total "
+             "error rate at its run's EER threshold (same trial list in both runs)",
              "- p (McNemar, chunks): exact McNemar on single chunks, which are correlated "
              "within a unit: indicative only", ""]
     if rows:

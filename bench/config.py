@@ -14,7 +14,7 @@ and, where there is a closed set, the valid choices. Schema::
     test_fraction: 0.25          # of the speakers (gender) / each speaker's sessions (speaker)
     bootstrap: 1000              # resamples for the per-seed 95% CIs (0: none)
     tasks:
-      gender:                    # gender | speaker
+      gender:                    # gender | speaker | verification
         subsets: [dev-clean]     # optional: only store rows of these subsets
         weighting: speaker       # speaker | class | none (default: speaker for gender,
                                  # class for speaker; bench/weights.py)
@@ -54,20 +54,18 @@ import yaml
 from bench import config_values as v
 from bench.config_values import ConfigError
 from bench.selection import METHODS as SELECTION_METHODS
+from bench.tasks import TASKS
+from bench.verification.backends import backend_entry
+from bench.verification.trials import NONTARGET_TRIALS
 from bench.views import ViewError, parse_view
-from bench.weights import DEFAULT as WEIGHT_DEFAULT
 from bench.weights import SCHEMES as WEIGHT_SCHEMES
 from models import MODELS, ModelSpec, list_models
 
-TASKS = {
-    "gender": "F vs M; split by speaker, test and validation speakers balanced by gender",
-    "speaker": "closed-set speaker identification; split by utterance, every speaker on "
-               "train and test",
-}
 DEVICE_SECTIONS = ("cpu", "cuda")  # per-device parameter overrides under models.<name>
 TOP_KEYS = ("store", "out", "device", "seeds", "selection", "folds", "validation_fraction",
             "test_fraction", "bootstrap", "tasks", "models")
-TASK_KEYS = ("subsets", "weighting", "features", "models", "grid")
+TASK_KEYS = ("subsets", "weighting", "features", "models", "grid", "nontarget_trials",
+             "test_store")
 MODEL_KEYS = ("search", "selection", "seeds")  # besides the model's parameters
 GRID_KEYS = ("features", "models")  # required in a grid entry; "search" is optional
 
@@ -84,11 +82,13 @@ class TaskConfig:
     name: str
     grid: tuple[GridEntry, ...]
     subsets: tuple[str, ...] | None = None
-    weighting: str = ""  # "" -> the task's default (bench.weights.DEFAULT)
+    weighting: str = ""  # "" -> the task's default (bench.tasks: Task.weighting)
+    nontarget_trials: int = NONTARGET_TRIALS  # verification: different-speaker pairs per seed
+    test_store: str | None = None  # cross-corpus: train on the main store, test on this one
 
     @property
     def weights(self) -> str:
-        return self.weighting or WEIGHT_DEFAULT[self.name]
+        return self.weighting or TASKS[self.name].weighting
 
     @property
     def features(self) -> list[str]:
@@ -227,18 +227,32 @@ def _task(name: Any, body: Any) -> TaskConfig:
     flat = [k for k in GRID_KEYS if k in body]
     if "grid" in body and flat:
         raise ConfigError(f"{where}: give either features + models (+ search) or grid, not both")
+    kind = TASKS[name].kind
     if "grid" in body:
         items = body["grid"]
         if not isinstance(items, list) or not items:
             raise ConfigError(f"{where}.grid must be a non-empty list of "
                               "{features: [...], models: [...]} entries")
-        grid = tuple(_grid_entry(item, f"{where}.grid[{i}]") for i, item in enumerate(items))
+        grid = tuple(_grid_entry(item, f"{where}.grid[{i}]", kind)
+                     for i, item in enumerate(items))
     else:
-        grid = (_grid_entry({k: body[k] for k in (*GRID_KEYS, "search") if k in body}, where),)
-    return TaskConfig(name=name, grid=grid, subsets=subsets, weighting=weighting)
+        grid = (_grid_entry({k: body[k] for k in (*GRID_KEYS, "search") if k in body}, where,
+                            kind),)
+    extra: dict[str, Any] = {}
+    if "nontarget_trials" in body:
+        if kind != "verification":
+            raise ConfigError(f"{where}.nontarget_trials: only a verification task has trials")
+        extra["nontarget_trials"] = v.integer(body["nontarget_trials"],
+                                              f"{where}.nontarget_trials", low=1)
+    if "test_store" in body:
+        if not TASKS[name].cross_corpus:
+            raise ConfigError(f"{where}.test_store: task {name} cannot test on another store "
+                              "(closed-set speaker ID needs its test speakers in training)")
+        extra["test_store"] = v.string(body["test_store"], f"{where}.test_store")
+    return TaskConfig(name=name, grid=grid, subsets=subsets, weighting=weighting, **extra)
 
 
-def _grid_entry(body: Any, where: str) -> GridEntry:
+def _grid_entry(body: Any, where: str, kind: str = "classification") -> GridEntry:
     body = v.mapping(body, where)
     v.keys(body, (*GRID_KEYS, "search"), where)
     for key in GRID_KEYS:
@@ -252,6 +266,9 @@ def _grid_entry(body: Any, where: str) -> GridEntry:
             views[name] = parse_view(name)
         except ViewError as exc:
             raise ConfigError(f"{where}.features: {exc}") from None
+    if kind == "verification":
+        return GridEntry(tuple(features), tuple(names),
+                         backend_entry(features, names, views, body, where))
     for name in names:
         spec = _spec(name, f"{where}.models")
         for view in views.values():

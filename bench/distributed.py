@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import models
-from bench.cell import RunContext, ViewCache, cell_record, execute_cell, failed
+from bench.cell import RunContext, ViewCache, cell_record, execute_cell, failed, model_kind
 from bench.config import Config
 from bench.plan import Cell, code_version, store_hash
 from bench.splits import Split
@@ -46,7 +46,7 @@ class Job:
 
 def resources(cell: Cell, device: str) -> dict:
     """A GPU for a cell whose model uses one on a CUDA run; one CPU otherwise."""
-    gpu = is_cuda(device) and models.MODELS[cell.model].uses_gpu
+    gpu = is_cuda(device) and model_kind(cell) != "backend" and models.MODELS[cell.model].uses_gpu
     return {"num_cpus": 1, "num_gpus": 1 if gpu else 0}
 
 
@@ -85,6 +85,7 @@ def run_cells(ctx: RunContext, cells: list[Cell], plots: dict[str, str],
 # ---- on the worker ------------------------------------------------------------------------
 
 _STORE: dict = {}  # (path, hash) -> Store: opened once per worker process
+_TEST_STORES: dict[str, dict] = {}  # run -> its cross-corpus test stores
 _VIEWS: dict[str, ViewCache] = {}  # run -> its view cache (only the latest run is kept)
 
 
@@ -99,6 +100,16 @@ def _open_store(job: Job):
         _STORE.clear()
         _STORE[key] = store
     return _STORE[key]
+
+
+def _test_stores(job: Job) -> dict:
+    """The run's cross-corpus test stores, opened once per worker process."""
+    from bench.plan import open_test_stores
+
+    if job.run not in _TEST_STORES:
+        _TEST_STORES.clear()
+        _TEST_STORES[job.run] = open_test_stores(job.config)
+    return _TEST_STORES[job.run]
 
 
 def remote_cell(job: Job, cell: Cell, plot: str | None) -> dict:
@@ -121,7 +132,8 @@ def remote_cell(job: Job, cell: Cell, plot: str | None) -> dict:
     # a CPU-only model's task holds no GPU, so it must not ask torch for one
     device = job.device if resources(cell, job.device)["num_gpus"] else "cpu"
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
-        ctx = RunContext(job.config, store, device, Path(tmp), job.splits, quiet=True)
+        ctx = RunContext(job.config, store, device, Path(tmp), job.splits, quiet=True,
+                         test_stores=_test_stores(job))
         record = execute_cell(ctx, cell, _VIEWS[job.run], plot)
         files = {p.relative_to(tmp).as_posix(): p.read_bytes()
                  for p in sorted(Path(tmp).rglob("*")) if p.is_file()}

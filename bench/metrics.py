@@ -1,7 +1,8 @@
 """Scores of one cell's test predictions (scikit-learn metrics), with cluster bootstrap CIs.
 
 Chunks of one speaker (or one utterance) are not independent, so confidence intervals resample
-whole test speakers (gender) or test utterances (speaker), never single chunks.
+whole test units of the task (bench/tasks/: speakers for gender, sessions for speaker ID),
+never single chunks.
 """
 
 from __future__ import annotations

@@ -15,18 +15,24 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 import models
 from bench import selection
-from bench.config import Config, ConfigError, device_kind
-from bench.splits import Split, check_split, make_split
+from bench.code_version import code_version
+from bench.config import Config, ConfigError, ModelPlan, device_kind
+from bench.crosscorpus import cross_split
+from bench.splits import Split, check_split, in_subsets, make_split
+from bench.tasks import TASKS
 from bench.views import ViewError, expand, parse_view
 from featstore.store.reader import Store
 
 CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
-CODE_FILES = ("bench/views.py", "bench/splits.py", "bench/metrics.py", "bench/cell.py",
-              "bench/selection.py", "bench/weights.py", "featstore/pooling.py",
-              "featstore/pitch_stats.py")
-ROOT = Path(__file__).resolve().parents[1]
+
+
+def backend_plan(seeds: tuple[int, ...]) -> ModelPlan:
+    """How a verification backend runs: no parameters, search or selection; every seed."""
+    return ModelPlan({}, {}, {}, "none", seeds)
 
 
 @dataclass(frozen=True)
@@ -47,16 +53,6 @@ class Cell:
 
 
 # ---- versions and keys --------------------------------------------------------------------
-
-
-def code_version() -> str:
-    """Hash of the code that decides a cell's numbers: the models and the bench modules that
-    split, load and score (not the report). git commits miss uncommitted edits."""
-    h = hashlib.sha256()
-    files = sorted((ROOT / "models").glob("*.py")) + [ROOT / f for f in CODE_FILES]
-    for path in files:
-        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def store_hash(store: Store) -> str:
@@ -99,17 +95,35 @@ def default_checkpoint(store: Store) -> str | None:
 # ---- planning and checks ------------------------------------------------------------------
 
 
-def plan(config: Config, store: Store, device: str) -> list[Cell]:
+def open_test_stores(config: Config) -> dict[str, Store]:
+    """Task name -> its cross-corpus test store (tasks.<name>.test_store), opened."""
+    import featstore
+
+    out = {}
+    for task in config.tasks.values():
+        if task.test_store is None:
+            continue
+        if not Path(task.test_store).exists():
+            raise ConfigError(f"tasks.{task.name}.test_store: store {task.test_store} not found")
+        out[task.name] = featstore.open(task.test_store)
+    return out
+
+
+def plan(config: Config, store: Store, device: str,
+         test_stores: dict[str, Store] | None = None) -> list[Cell]:
+    test_stores = open_test_stores(config) if test_stores is None else test_stores
     context = {"store": store_key(store), "code": code_version(), "device": device_kind(device),
                "validation_fraction": config.validation_fraction, "folds": config.folds,
                "test_fraction": config.test_fraction, "bootstrap": config.bootstrap}
     cells = []
     for task in config.tasks.values():
+        verification = TASKS[task.name].kind == "verification"
         # NAME:each -> one view per stored layer of NAME (bench.views.expand)
         pairs = [(name, view, model) for name, model in task.combinations()
                  for view in expand(name, store)]
         for name, view, model in pairs:
-            mp = config.model_plan(model, device)
+            # a verification backend has no parameters, search or selection, and every seed
+            mp = backend_plan(config.seeds) if verification else config.model_plan(model, device)
             params = dict(mp.params)
             if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:
                 params["checkpoint"] = default_checkpoint(store)  # None: see missing_inputs
@@ -118,6 +132,9 @@ def plan(config: Config, store: Store, device: str) -> list[Cell]:
             for seed in mp.seeds:
                 payload = {**context, "task": task.name, "subsets": task.subsets,
                            "weighting": task.weights, "features": view, "model": model,
+                           "nontarget_trials": task.nontarget_trials if verification else None,
+                           "test_store": (store_key(test_stores[task.name])
+                                          if task.name in test_stores else None),
                            "params": params, "search": search, "selection": mp.selection,
                            "seed": seed}
                 cells.append(Cell(task.name, view, model, seed, params, mp.overrides,
@@ -172,6 +189,8 @@ def preflight(cells: list[Cell], store: Store, device: str) -> None:
         raise ConfigError(next(iter(missing.values())))
     seen = set()
     for c in cells:
+        if TASKS[c.task].kind == "verification":
+            continue  # backends have no parameters to check
         sig = (c.model, json.dumps(c.params, sort_keys=True, default=str))
         if sig in seen:
             continue
@@ -186,15 +205,27 @@ def preflight(cells: list[Cell], store: Store, device: str) -> None:
                 pass
 
 
-def make_splits(config: Config, store: Store) -> dict[str, dict[int, Split]]:
-    """Every (task, seed) split, each checked for leakage before any model runs."""
+def make_splits(config: Config, store: Store,
+                test_stores: dict[str, Store] | None = None) -> dict[str, dict[int, Split]]:
+    """Every (task, seed) split, each checked for leakage before any model runs; a task with
+    a test store trains on its main-store split whole and tests on that store."""
+    test_stores = test_stores or {}
     out: dict[str, dict[int, Split]] = {}
     for task in config.tasks.values():
         out[task.name] = {}
         for seed in config.seeds:
-            split = make_split(store.meta, task.name, seed,
-                               validation_fraction=config.validation_fraction,
-                               test_fraction=config.test_fraction, subsets=task.subsets)
+            if task.name in test_stores and TASKS[task.name].kind == "verification":
+                # the backend trains on every main-store speaker: nothing to draw
+                rows = np.flatnonzero(in_subsets(store.meta, task.name, task.subsets))
+                split = Split(task.name, seed, rows, rows[:0], rows[:0])
+            else:
+                split = make_split(store.meta, task.name, seed,
+                                   validation_fraction=config.validation_fraction,
+                                   test_fraction=config.test_fraction, subsets=task.subsets)
+            if task.name in test_stores:
+                test = test_stores[task.name]
+                split = cross_split(split, test.meta, str(test.path),
+                                    TASKS[task.name].eligible_test(test.meta))
             check_split(split, store.meta)
             out[task.name][seed] = split
     return out

@@ -14,20 +14,21 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench import layer_report, stats, weights
+from bench import layer_report, stats
+from bench.crosscorpus import CROSS_NOTE, combined_interval
+from bench.report_plots import confusion_png, leaderboard_png
 from bench.results import LEADERBOARD
+from bench.tasks import TASKS
+from bench.verification import report as verification_report
 
 PICTURE = "leaderboard.png"
-SPLIT_RULE = {"gender": "split by speaker, test/validation speakers balanced F/M and stratified "
-                        "by subset",
-              "speaker": "split by chapter (recording session) where a speaker has several, "
-                         "else by utterance; every speaker on train and test"}
 INTERVAL_NOTE = (
     "95% interval: an interval for the mean over seeds beside it, the corrected resampled t "
     "interval of Nadeau & Bengio (2003): mean ± t(J−1) · sqrt((1/J + n_test/n_train) · s²), "
     "s² the variance of the J per-seed accuracies, n_test / n_train the test and training "
-    "speakers (gender) or utterances (speaker). Each seed draws new test speakers / "
-    "utterances and retrains, so s² holds both the split-to-split variance and the sampling "
+    "units of the task (speakers for gender; for speaker ID sessions, i.e. chapters of speakers "
+    "with several, else utterances). Each seed draws new test units and retrains, so s² "
+    "holds both the split-to-split variance and the sampling "
     "of test units within a split; the n_test/n_train term corrects for the overlap of "
     "training sets between seeds. With one seed (marked *) it is that split's cluster "
     "bootstrap over test units only.")
@@ -41,6 +42,9 @@ def write(run_dir: Path, records: list[dict], env: dict, notes: dict[str, list[s
     if any(rows for _, rows in panels):
         leaderboard_png([(t, rows) for t, rows in panels if rows], run_dir / PICTURE)
     for task in tasks:
+        if TASKS[task].kind == "verification":
+            verification_report.det_png(run_dir, records, task)
+            continue
         rows = classifier_rows(records, task)
         if rows:
             best = rows[0]
@@ -74,7 +78,9 @@ def classifier_rows(records: list[dict], task: str) -> list[dict]:
 
 
 def _interval(rs: list[dict]) -> tuple[tuple[float, float] | None, str]:
-    """(interval for the mean accuracy over seeds, "t" | "bootstrap" | "")."""
+    """(interval for the mean accuracy over seeds, "t" | "bootstrap" | "cross" | "")."""
+    if rs[0].get("boot_replicates") is not None:  # cross-corpus: test speakers and seeds
+        return combined_interval([r["boot_replicates"] for r in rs]), "cross"
     if len(rs) >= 2:
         n_train = _mean([r.get("n_train_units") for r in rs])
         n_test = _mean([r.get("n_test_units") for r in rs])
@@ -213,7 +219,9 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
                      "rows marked (reduced) are not comparable with full runs")
     else:
         lines.append("- **reduced settings**: no")
-    lines += [f"- **cells**: {ok} ok, {len(records) - ok} failed",
+    ignored = env.get("ignored_records", 0)
+    lines += [f"- **cells**: {ok} ok, {len(records) - ok} failed, all of this run's plan; "
+              f"{ignored} record(s) of other plans in results.jsonl ignored",
               f"- **selection**: {_selection_note(env)}",
               "- accuracy: chunk-level, mean ± std over seeds; " + INTERVAL_NOTE,
               "- spk. acc: mean over test speakers of each speaker's chunk accuracy; utt. acc: "
@@ -223,7 +231,13 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
               "peak host MB: process peak RSS (ru_maxrss) when the cell ended",
               f"- picture: [{PICTURE}]({PICTURE})", ""]
     for task in dict.fromkeys(r["task"] for r in records):
-        lines += [f"## {task} ({SPLIT_RULE.get(task, '')})", ""]
+        lines += [f"## {task} ({TASKS[task].rule})", ""]
+        tested = sorted({r["test_store"] for r in records if r["task"] == task
+                         and r.get("test_store")})
+        if tested:
+            lines += [f"**Cross-corpus**: trained on `{store['path']}`, tested on the whole "
+                      f"store `{', '.join(tested)}`; {CROSS_NOTE}", ""]
+        lines += verification_report.section(records, task)
         for title, table in (("Classification", _classifier_table(records, task)),
                              ("Clustering (of the test part, k = number of test classes)",
                               _clusterer_table(records, task))):
@@ -250,7 +264,7 @@ def leaderboard(records: list[dict], env: dict, notes: dict[str, list[str]]) -> 
 def _selection_note(env: dict) -> str:
     config = env.get("config", {})
     method = config.get("selection", "cv")
-    weighting = ", ".join(f"{t}: {body.get('weighting') or weights.DEFAULT[t]}"
+    weighting = ", ".join(f"{t}: {body.get('weighting') or TASKS[t].weighting}"
                           for t, body in config.get("tasks", {}).items())
     how = (f"grouped stratified {config.get('folds', 5)}-fold CV inside the training data "
            "(train + validation parts), grid and trees / epochs chosen there, then one refit on "
@@ -258,65 +272,3 @@ def _selection_note(env: dict) -> str:
            "on the split's one validation part, no refit")
     return (f"{how} (per-model overrides in the config); training rows weighted by "
             f"{weighting} (bench/weights.py); the test part is used once, for the scores below")
-
-
-def leaderboard_png(panels: list[tuple[str, list[dict]]], path: Path) -> None:
-    """One panel per task: each view / model's mean accuracy with its interval, in table order,
-    and the chance line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    height = sum(0.32 * len(rows) + 1.2 for _, rows in panels)
-    fig = Figure(figsize=(8, max(3.0, height)), dpi=110)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(panels), 1, squeeze=False,
-                        gridspec_kw={"height_ratios": [len(rows) + 2 for _, rows in panels]})
-    for ax, (task, rows) in zip(axes[:, 0], panels, strict=True):
-        y = np.arange(len(rows))[::-1]
-        mean = np.array([row["accuracy"] for row in rows])
-        lo = np.array([(row["interval"] or (m, m))[0] for row, m in zip(rows, mean, strict=True)])
-        hi = np.array([(row["interval"] or (m, m))[1] for row, m in zip(rows, mean, strict=True)])
-        ax.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="o", capsize=3, color="tab:blue")
-        chance = _mean([row["chance"] for row in rows])
-        if chance is not None:
-            ax.axvline(chance, color="grey", linestyle="--", label=f"chance {chance:.2f}")
-            ax.legend(loc="lower left", fontsize=8)
-        ax.set_yticks(y, [f"{row['features']} · {row['model']}" for row in rows], fontsize=8)
-        ax.set_xlim(0, 1.02)
-        ax.set_ylim(-0.7, len(rows) - 0.3)
-        ax.set_title(f"{task}: accuracy, mean over seeds with 95% interval", fontsize=10)
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-
-
-def confusion_png(records: list[dict], path: Path, title: str) -> None:
-    """Confusion matrix summed over the seeds' test sets (rows: true, columns: predicted)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    labels = sorted({label for r in records for label in r["labels"]})
-    index = {label: i for i, label in enumerate(labels)}
-    total = np.zeros((len(labels), len(labels)), dtype=int)
-    for r in records:
-        pos = [index[label] for label in r["labels"]]
-        total[np.ix_(pos, pos)] += np.asarray(r["confusion"], dtype=int)
-    size = min(14, 3 + 0.35 * len(labels))
-    fig = Figure(figsize=(size, size * 0.9), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    shares = total / np.maximum(total.sum(axis=1, keepdims=True), 1)  # colour: row share
-    im = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
-    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7 if len(labels) > 12 else 9)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7 if len(labels) > 12 else 9)
-    if len(labels) <= 20:
-        for i in range(len(labels)):
-            for j in range(len(labels)):
-                ax.text(j, i, str(total[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if shares[i, j] > 0.5 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{title}\n(test chunks, summed over {len(records)} seed(s))", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png")

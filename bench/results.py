@@ -8,6 +8,7 @@ identity (task, features, model, seed).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,32 @@ ENV = "env.json"
 LEADERBOARD = "leaderboard.md"
 PREDICTIONS = "predictions"
 IDENTITY = ("task", "features", "model", "seed")
+LOCK = ".lock"
+
+
+class RunLock:
+    """An exclusive flock on RUN/.lock, held for a whole ``bench run``: one process appends to
+    results.jsonl and writes the report (as STORE/.lock guards a store). The kernel drops it
+    when the process dies, so a killed run never leaves the folder locked."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self.fd = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = open(self.path, "w")
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fd.close()
+            raise UserError(f"another bench run is writing to {self.path.parent}; wait for it "
+                            "to finish, or choose another --out") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.fd.close()
 
 
 def identity(record: dict) -> tuple:
@@ -71,6 +98,15 @@ def read_all(run_dir: Path) -> list[dict]:
     return records
 
 
+def of_plan(records: list[dict], keys: list[str]) -> tuple[list[dict], int]:
+    """The last record of each of ``keys`` (a run's planned cells), in ``keys`` order, and how
+    many records hold other keys (cells of earlier plans: other seeds, parameters, grid, store
+    or code), which a report of this plan ignores."""
+    wanted = set(keys)
+    last = {r["key"]: r for r in records if r.get("key") in wanted}
+    return [last[k] for k in keys if k in last], sum(r.get("key") not in wanted for r in records)
+
+
 def latest(records: list[dict]) -> list[dict]:
     """The last record of each cell identity, in order of first appearance."""
     out: dict[tuple, dict] = {}
@@ -95,6 +131,15 @@ def save_predictions(run_dir: Path, key: str, rows: np.ndarray, y_true: np.ndarr
                         utterance_id=utterances.astype(str),
                         start_sample=np.asarray(start_sample, dtype=np.int64),
                         unit=np.asarray(unit).astype(str))
+    return str(path.relative_to(run_dir))
+
+
+def save_trial_scores(run_dir: Path, key: str, arrays: dict[str, np.ndarray]) -> str:
+    """A verification cell's trials (utterances, speakers, target) with their scores."""
+    path = predictions_path(run_dir, key)
+    path.parent.mkdir(exist_ok=True)
+    np.savez_compressed(path, **{k: (v.astype(str) if v.dtype.kind in "OU" else v)
+                                 for k, v in arrays.items()})
     return str(path.relative_to(run_dir))
 
 

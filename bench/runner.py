@@ -23,16 +23,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-import models
 from bench import report
 from bench import results as rfiles
-from bench.cell import RunContext, ViewCache, execute_cell
+from bench.cell import RunContext, ViewCache, execute_cell, model_kind
+from bench.code_version import ROOT, code_version
 from bench.config import Config, ConfigError
+from bench.crosscorpus import check_stores
 from bench.plan import (
-    ROOT,
     Cell,
-    code_version,
     make_splits,
+    open_test_stores,
     plan,
     preflight,
     skip_missing,
@@ -57,19 +57,23 @@ def resolve_device(device: str) -> str:
 # ---- the run ------------------------------------------------------------------------------
 
 
+def check_resume(run_dir: Path) -> None:
+    if not (run_dir / rfiles.RESULTS).is_file():
+        raise ConfigError(f"--resume: {run_dir} holds no earlier run (no {rfiles.RESULTS}); "
+                          "point --out at a run folder")
+
+
 def prepare_run_dir(run_dir: Path, resume: bool) -> set[str]:
     """Create ``run_dir`` (or check it for --resume); the keys of cells already done."""
     if resume:
-        if not (run_dir / rfiles.RESULTS).is_file():
-            raise ConfigError(f"--resume: {run_dir} holds no earlier run (no {rfiles.RESULTS}); "
-                              "point --out at a run folder")
+        check_resume(run_dir)
         rfiles.repair(run_dir)  # a killed run may have left a torn last line
         done = set()
         for r in rfiles.read_all(run_dir):
             if r.get("status") == "ok" and rfiles.predictions_path(run_dir, r["key"]).is_file():
                 done.add(r["key"])
         return done
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(p.name != rfiles.LOCK for p in run_dir.iterdir()):
         raise ConfigError(f"--out {run_dir} is not empty: pass --resume to continue that run, "
                           "or choose another folder")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,17 +147,34 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
         except UserError as exc:
             raise ConfigError(f"device: {exc}") from None
         check_device = ray_cluster.driver_device(device)
-    cells = plan(config, store, device)
+    test_stores = open_test_stores(config)
+    cells = plan(config, store, device, test_stores)
     skipped: list[dict] = []
     if skip_missing_views:
         cells, skipped = skip_missing(cells, store)
     preflight(cells, store, check_device)
-    ctx = RunContext(config, store, device, run_dir, make_splits(config, store), quiet)
+    for task, test in test_stores.items():  # same views, same parameters, other speakers
+        check_stores(task, list(dict.fromkeys(c.features for c in cells if c.task == task)),
+                     store, test)
+    ctx = RunContext(config, store, device, run_dir, make_splits(config, store, test_stores),
+                     quiet, test_stores)
+    if resume:
+        check_resume(run_dir)  # before the lock, which would create the folder
+    with rfiles.RunLock(run_dir):
+        return _run_locked(ctx, cells, resume, command, cluster, skipped)
+
+
+def _run_locked(ctx: RunContext, cells: list[Cell], resume: bool, command: str,
+                cluster: dict | None, skipped: list[dict]) -> int:
+    """``run`` once the run folder is locked: cells, then the report of exactly these cells."""
+    config, store, device, run_dir, quiet = (ctx.config, ctx.store, ctx.device, ctx.run_dir,
+                                             ctx.quiet)
     done = prepare_run_dir(run_dir, resume)
     env = environment(config, store, device, command, cluster)
     env["skipped"] = skipped
     (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
-    splits_json = {task: {str(seed): describe(s, store.meta) for seed, s in by_seed.items()}
+    splits_json = {task: {str(seed): describe(s, store.meta, ctx.test_store(task).meta)
+                          for seed, s in by_seed.items()}
                    for task, by_seed in ctx.splits.items()}
     (run_dir / rfiles.SPLITS).write_text(json.dumps(splits_json, indent=1))
 
@@ -181,17 +202,17 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
     finally:
         bar.close()
 
-    env["finished"] = provenance.now()
-    (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
-    records = rfiles.latest(rfiles.read_all(run_dir))
-    if cluster is not None:  # Ray finishes cells out of order: report them in plan order
-        order = {c.key: i for i, c in enumerate(cells)}
-        records.sort(key=lambda r: order.get(r["key"], -1))
+    # the report holds exactly this plan's cells, in plan order; records of other plans (other
+    # seeds, parameters, grid, store or code) stay in results.jsonl and are counted
+    records, env["ignored_records"] = rfiles.of_plan(rfiles.read_all(run_dir),
+                                                     [c.key for c in cells])
     notes = {task: sorted({n for s in by_seed.values() for n in s.notes})
              for task, by_seed in ctx.splits.items()}
+    # what `bench report` needs to render this plan again without the store or the config
+    env.update(finished=provenance.now(), cells=[c.key for c in cells], notes=notes)
+    (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     report.write(run_dir, records, env, notes)
-    keys = {c.key for c in cells}
-    failed = [r for r in records if r["key"] in keys and r["status"] != "ok"]
+    failed = [r for r in records if r["status"] != "ok"]
     if failed:
         print(f"bench: {len(failed)} of {len(cells)} cell(s) failed (see {run_dir / rfiles.RESULTS}"
               f" and {run_dir / rfiles.LEADERBOARD})", file=sys.stderr)
@@ -209,7 +230,7 @@ def plot_paths(cells: list[Cell]) -> dict[str, str]:
     seen: set[tuple] = set()
     for cell in cells:
         ident = (cell.task, cell.features, cell.model)
-        if models.MODELS[cell.model].kind == "clusterer" and ident not in seen:
+        if model_kind(cell) == "clusterer" and ident not in seen:
             seen.add(ident)
             out[cell.key] = f"plots/{cell.model}_{cell.task}_{_safe(cell.features)}.png"
     return out

@@ -3,7 +3,8 @@
 Chunks of one speaker (or one utterance) are correlated: they share a voice, a microphone and
 a text, so a model that gets one wrong tends to get its neighbours wrong too. Treating chunks
 as independent makes intervals too narrow and p-values too small. Everything here therefore
-works on independent units: test speakers for gender, test utterances for speaker ID.
+works on independent units (bench/tasks/): test speakers for gender, test sessions (the
+chapter of a multi-chapter speaker, else the utterance) for speaker ID.
 
 ``seed_interval`` turns J per-seed scores (one per random train/test split of the same dataset)
 into a confidence interval for the model's expected accuracy. Each seed's score varies with

@@ -22,6 +22,8 @@
 
 Vector views are float32. Frame and audio views keep their stored dtype (float16 / int16):
 the models convert one batch at a time, so a large array is never copied whole in float32.
+mfcc-frames and fbank-frames come as ``models.inputs.Frames``: the frames and each chunk's
+number of frames of real audio, so the models (cnn, gmm) ignore a short chunk's padding.
 A view the store lacks is a one-line error naming the ``featstore build`` flag that adds it.
 Statistics over frames count only the frames of real audio (not a short chunk's zero padding).
 """
@@ -37,6 +39,7 @@ from featstore.errors import UserError
 from featstore.pitch_stats import pitch_stats
 from featstore.pooling import deltas, masked_mean_std, valid_frames
 from featstore.store.reader import FeatureInfo, Store
+from models.inputs import Frames
 
 KINDS = ("vector", "frames", "audio", "layers")
 BLOCK = 2048  # rows per read when pooling: bounds the float32 copy of [n, L, D] float16 arrays
@@ -122,11 +125,12 @@ class FrameFeatureView(View):
         if self.feature not in store.features:
             raise _missing(store, self.name, self.feature)
 
-    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
-        if self.frames:
-            return store.load(self.feature, rows)
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray | Frames:
         info = store.features[self.feature]
         n_samples = store.meta["n_samples"].to_numpy()
+        if self.frames:  # with each chunk's count of real-audio frames: models skip the padding
+            X = store.load(self.feature, rows)
+            return Frames(X, real_frames(info, n_samples[rows], X.shape[1]))
         return np.concatenate([self._pool(store.load(self.feature, part), info, n_samples[part])
                                for part in np.array_split(rows, max(1, -(-len(rows) // BLOCK)))])
 

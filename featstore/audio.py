@@ -20,6 +20,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from featstore.pcm import PCM_SCALE
+
 CHUNK_POLICY = "contiguous; tail < 1 chunk dropped; utterance < 1 chunk zero-padded to 1 chunk"
 
 
@@ -44,7 +46,7 @@ def decode(path: str | BinaryIO, sample_rate: int = 16000) -> Decoded:
             if f.subtype == "PCM_16":  # LibriSpeech's FLAC: libsndfile's own int -> float
                 # conversion costs ~13% of the decode; numpy's gives the same floats (x / 2^15)
                 data = f.read(dtype="int16", always_2d=True).astype(np.float32)
-                data *= np.float32(1 / 32768)
+                data *= np.float32(1 / PCM_SCALE)
             else:
                 data = f.read(dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for corrupt / non-audio input

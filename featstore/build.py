@@ -3,54 +3,32 @@
 Work is planned up front (``plan.json``: the utterances, their shards, every parameter). A shard
 is the unit of work and of resumption: ``featstore.pipeline.build_shard`` writes one and
 publishes it whole, so ``--resume`` re-plans, checks the plan is the same, and builds only the
-shards that are missing; ``featstore.store.index.write_index`` checks them all and writes the
-index last. With ``--ray`` the same two public steps run on a Ray cluster: workers build the
-pending shards (featstore/build_ray.py), the driver writes the index.
+shards that are missing or are not the planned shard (featstore/store/shards.py);
+``featstore.store.index.write_index`` checks them all and writes the index last. A full disk
+stops the build with one line (exit 1) naming the shard and the space still needed. With
+``--ray`` the same two public steps run on a Ray cluster: workers build the pending shards
+(featstore/build_ray.py), the driver writes the index.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from featstore import audio, machine
+from featstore import audio
+from featstore.build_setup import BuildConfig, load_extractors, run_settings
 from featstore.device import resolve_device
-from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.errors import DiskFull, UserError, mb
 from featstore.pipeline import RunSettings, build_shard
 from featstore.sources import resolve_source, select_speakers
-from featstore.sources.base import AudioInput, Utterance
 from featstore.store.folder import check_folder, clear_store, make_folder
 from featstore.store.index import finished_index, write_index
-from featstore.store.layout import INDEX
+from featstore.store.layout import INDEX, SHARDS, shard_name
 from featstore.store.plan import adopt_plan, make_plan, pending_shards, remove_temporaries
 from featstore.store.writer import ShardSink, StoreLock
-
-
-@dataclass
-class BuildConfig:
-    out: Path
-    source: str | None = None
-    subsets: list[str] | None = None
-    speakers: int | None = None
-    seed: int = 0
-    features: list[str] = field(default_factory=lambda: ["mfcc"])
-    chunk_seconds: float = 2.0
-    batch_size: int | None = None
-    workers: int | None = None  # decode threads (None: machine.decode_threads)
-    shard_size: int = 256  # utterances per shard
-    resume: bool = False
-    overwrite: bool = False
-    quiet: bool = False
-    cache_dir: str | None = None
-    extract: ExtractorOptions = field(default_factory=ExtractorOptions)
-    optional: tuple[str, ...] = ()  # features left out, with a notice, if they cannot load
-    source_options: dict[str, str] = field(default_factory=dict)  # hf column mapping
-    ray: str | None = None  # Ray address ("auto"): shards built on a Ray cluster
 
 
 def build(cfg: BuildConfig) -> dict:
@@ -98,35 +76,17 @@ def build(cfg: BuildConfig) -> dict:
             if pending:  # an old index would describe shards about to change: never leave it
                 (out / INDEX).unlink(missing_ok=True)
             if ray is not None:
-                batch_size = ray.run(out, pending, plan, cfg)
+                batch_size = ray.run(out, pending, plan, cfg, corpus.reader)
             else:
                 settings = run_settings(cfg, extractors, corpus.reader)
                 build_shards(out, plan, pending, extractors, settings, quiet=cfg.quiet)
                 batch_size = settings.batch_size
             index = write_index(out, plan, extractors, device=opts.device, batch_size=batch_size,
-                                where=ray.provenance() if ray else None)
+                                where=ray.provenance() if ray else None,
+                                reported=ray.reported if ray else None)
     if not cfg.quiet:
         _summary(index)
     return index
-
-
-def load_extractors(features: list[str], opts: ExtractorOptions,
-                    optional: tuple[str, ...] = ()) -> list:
-    """The extractors of ``features``. One named in ``optional`` that cannot be loaded (no
-    network for a hub model, say) is left out with one line saying why and how to fix it; any
-    other failure stops the build."""
-    extractors = []
-    for name in dict.fromkeys(features):
-        try:
-            extractors.append(make_extractor(name, opts))
-        except UserError as exc:
-            if name not in optional:
-                raise
-            print(f"featstore build: {name} features skipped, building the others: {exc} "
-                  "(naming --features makes this an error)", file=sys.stderr)
-    if not extractors:
-        raise UserError("no feature could be extracted")
-    return extractors
 
 
 def plan_params(cfg: BuildConfig, extractors: list) -> dict:
@@ -152,19 +112,6 @@ def _entries(extractors: list) -> dict:
     return {"entries": entries} if entries else {}
 
 
-def run_settings(cfg: BuildConfig, extractors: list,
-                 reader: Callable[[Utterance], AudioInput] | None = None) -> RunSettings:
-    """The batch size and decode threads given, else chosen from the machine; ``reader``: the
-    corpus's audio reader (None: files by path)."""
-    opts = cfg.extract
-    return RunSettings(reader=reader,
-        device=opts.device, sample_rate=opts.sample_rate, chunk_samples=opts.chunk_samples,
-        batch_size=cfg.batch_size or machine.default_batch_size(extractors, opts.device),
-        decode_threads=cfg.workers if cfg.workers is not None
-        else machine.decode_threads(opts.device),
-    )
-
-
 def build_shards(out: Path, plan: dict, shards: list[int], extractors: list,
                  settings: RunSettings, *, quiet: bool = False) -> None:
     """The local loop: ``build_shard`` for each of ``shards`` in turn, sharing one writer
@@ -172,12 +119,21 @@ def build_shards(out: Path, plan: dict, shards: list[int], extractors: list,
     bounds = plan["shards"]
     total = sum(bounds[i][1] - bounds[i][0] for i in shards)
     sink = ShardSink()
-    with tqdm(total=total, unit="utt", desc="build", disable=quiet or None) as bar:
-        try:
-            for i in shards:
-                build_shard(out, plan, i, extractors, settings, sink=sink, progress=bar.update)
-        finally:
-            sink.finish()
+    try:
+        with tqdm(total=total, unit="utt", desc="build", disable=quiet or None) as bar:
+            try:
+                for i in shards:
+                    build_shard(out, plan, i, extractors, settings, sink=sink,
+                                progress=bar.update)
+            finally:
+                sink.finish()
+    except DiskFull as exc:
+        left = [i for i in shards if not (out / SHARDS / shard_name(i)).exists()]
+        free = shutil.disk_usage(out).free
+        raise DiskFull(exc.path, exc.needed, (
+            f"no space left on the device for {Path(exc.path).name} in {out / SHARDS} (it needs "
+            f"{mb(exc.needed)}, {mb(free)} free); the {len(left)} shard(s) left need about "
+            f"{mb(exc.needed * len(left))}: make room, then rerun with --resume")) from None
 
 
 def _summary(index: dict) -> None:

@@ -3,12 +3,14 @@ Imported only when --ray is given.
 
 The driver (featstore/build.py) plans, holds the store lock and writes index.json, as without
 Ray. Each actor loads the extractors once on its device (a whole GPU with wav2vec2, a quarter of
-one for MFCC/audio only, a CPU core on a CPU build), reads plan.json from the shared store and
+one for MFCC/audio only, a CPU core on a CPU build; its decode threads and MFCC pool are sized
+from that CPU share, not the node's cores), reads plan.json from the shared store and
 builds one shard per call with ``build_shard``: under a temporary name, published by rename.
 Ray hands the shards out (``ActorPool``) and restarts an actor whose process died, retrying its
 shard there (``max_restarts`` / ``max_task_retries``); a shard that still fails stops the build,
-naming it, with the finished shards kept for ``--resume``. The driver then checks every shard
-it was told about (rows and SHA-256 as its worker reported) before index.json is written.
+naming it, with the finished shards kept for ``--resume``. The driver then checks that it sees
+every shard it was told about, and the index step (featstore.store.index) reads each once,
+comparing its SHA-256 with the one its worker reported.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from featstore import cluster as ray_cluster
 from featstore import provenance
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions
+from featstore.store.folder import NO_RENAME, rename_replaces
 from featstore.store.layout import PLAN, SHARDS, sha256_file, shard_name
 
 RETRIES = 3  # restarts of a dead actor, and retries of its shard
@@ -40,6 +43,7 @@ class RayBuild:
 
     cluster: dict
     device: str
+    reported: dict[int, str] = dataclasses.field(default_factory=dict)  # shard -> its SHA-256
 
     @classmethod
     def connect(cls, address: str, device: str) -> RayBuild:
@@ -69,8 +73,10 @@ class RayBuild:
             fit = min(fit, self.cluster["gpus"] // res["num_gpus"])
         return max(1, min(int(fit), pending))
 
-    def run(self, out: Path, pending: list[int], plan: dict, cfg) -> int | list[int] | None:
-        """Build the ``pending`` shards; returns the batch size(s) the workers used."""
+    def run(self, out: Path, pending: list[int], plan: dict, cfg,
+            reader=None) -> int | list[int] | None:
+        """Build the ``pending`` shards; returns the batch size(s) the workers used. ``reader``:
+        the corpus's audio reader, pickled to the workers (None: files by path)."""
         if not pending:  # all shards there, index missing: nothing for workers to do
             return cfg.batch_size
         ray = ray_cluster.ray_module()
@@ -86,7 +92,8 @@ class RayBuild:
         actor = ray.remote(ShardBuilder).options(
             **res, max_restarts=RETRIES, max_task_retries=RETRIES)
         actors = [actor.remote(str(out.absolute()), sha256_file(out / PLAN), source, wcfg,
-                               os.environ.get(CRASH_HOOK)) for _ in range(n)]
+                               os.environ.get(CRASH_HOOK), res["num_cpus"], reader)
+                  for _ in range(n)]
         try:
             checks = ray.get([a.check.remote() for a in actors])
             problems = [c for c in checks if isinstance(c, str)]
@@ -110,7 +117,8 @@ class RayBuild:
                 ray.kill(a)
         nodes = [r["node"] for r in reports]
         self.cluster["shards_built_by_node"] = {h: nodes.count(h) for h in sorted(set(nodes))}
-        check_shards(out, reports)
+        check_visible(out, reports)
+        self.reported = {r["shard"]: r["sha256"] for r in reports}
         sizes = sorted(set(checks))
         return sizes[0] if len(sizes) == 1 else sizes
 
@@ -129,37 +137,41 @@ def _failure(exc: Exception, missing: list[int]) -> str:
             "the finished shards are kept: rerun with --resume")
 
 
-def check_shards(out: Path, reports: list[dict]) -> None:
-    """Every shard a worker reported is on disk as it reported it (rows and SHA-256): what the
-    index will describe is what the workers wrote."""
+def check_visible(out: Path, reports: list[dict]) -> None:
+    """Every shard a worker reported is on this machine's disk too (the index step then reads
+    each once and compares its SHA-256 with the worker's: featstore.store.index)."""
     for r in sorted(reports, key=lambda r: r["shard"]):
         path = out / SHARDS / shard_name(r["shard"])
         if not path.is_file():
             raise UserError(f"shard {path} was built on {r['node']} but this machine does not "
                             "see it: --ray needs the store on storage every node shares")
-        if _rows(path) != r["rows"] or sha256_file(path) != r["sha256"]:
-            raise UserError(f"shard {path} differs from what {r['node']} wrote (another writer?)"
-                            ": remove it and rerun with --resume")
 
 
 class ShardBuilder:
     """A Ray actor: the extractors loaded once, then one shard per ``build`` call."""
 
-    def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None):
+    def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None,
+                 cpus: float = 1, reader=None):
+        from featstore import machine
+
         self.out, self.plan_sha, self.source, self.cfg = Path(out), plan_sha, source, cfg
-        self.crash = crash
+        self.crash, self.reader = crash, reader
         self.plan = self.extractors = self.settings = None
+        # decode threads, the MFCC block pool and torch threads from this actor's CPUs, not
+        # the node's cores (its process is this actor's alone)
+        machine.set_cpu_share(int(cpus))
 
     def check(self) -> int | str:
         """This worker's batch size, or why it cannot build (paths it does not see, other
         extraction parameters than the plan's)."""
-        from featstore.build import run_settings
-        from featstore.extractors import make_extractor
+        from featstore.build_setup import load_extractors, run_settings
 
         problem = (ray_cluster.unseen("the store folder", self.out / SHARDS)
                    or ray_cluster.unseen("the source", self.source))
         if problem:
             return problem
+        if not rename_replaces(self.out / SHARDS, f"-{os.getpid()}-{ray_cluster.node_name()}"):
+            return f"Ray worker on {ray_cluster.node_name()}: " + NO_RENAME.format(self.out)
         if sha256_file(self.out / PLAN) != self.plan_sha:
             return (f"Ray worker on {ray_cluster.node_name()} sees another plan.json in "
                     f"{self.out} than the driver: --ray needs one shared store folder")
@@ -167,8 +179,8 @@ class ShardBuilder:
         opts = self.cfg.extract
         try:
             entries = self.plan["params"].get("entries", {})  # NAME=MODEL features
-            self.extractors = [make_extractor(entries.get(n, n), opts)
-                               for n in self.plan["params"]["features"]]
+            self.extractors = load_extractors(
+                [entries.get(n, n) for n in self.plan["params"]["features"]], opts)
         except UserError as exc:
             return f"Ray worker on {ray_cluster.node_name()}: {exc}"
         mine = json.loads(json.dumps({e.name: e.params() for e in self.extractors}))
@@ -176,7 +188,7 @@ class ShardBuilder:
             return (f"Ray worker on {ray_cluster.node_name()} would extract with other "
                     "parameters than the plan (another model version, or --compute-dtype auto "
                     "resolved differently): pass --compute-dtype and the same --model everywhere")
-        self.settings = run_settings(self.cfg, self.extractors)
+        self.settings = run_settings(self.cfg, self.extractors, self.reader)
         return self.settings.batch_size
 
     def build(self, shard: int) -> dict:
@@ -194,15 +206,7 @@ class ShardBuilder:
             raise RuntimeError(f"{shard_name(shard)} on {ray_cluster.node_name()}: "
                                f"{type(exc).__name__}: {exc}") from exc
         path = self.out / SHARDS / shard_name(shard)
-        return {"shard": shard, "rows": _rows(path), "sha256": sha256_file(path),
-                "node": ray_cluster.node_name()}
-
-
-def _rows(path: Path) -> int:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return int(f.attrs["num_rows"])
+        return {"shard": shard, "sha256": sha256_file(path), "node": ray_cluster.node_name()}
 
 
 def _maybe_crash(hook: str, shard: int) -> None:

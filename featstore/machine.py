@@ -1,6 +1,7 @@
 """Batch sizes and thread counts, chosen from the machine when the user gives none.
 
-* cores: the CPUs this process may use (its affinity mask, not the host's count);
+* cores: the CPUs this process may use (its affinity mask, not the host's count; a Ray actor's
+  own CPU share, ``set_cpu_share``, when smaller);
 * torch threads: an extractor may ask for its own (``num_threads()``); they are set around
   extraction only, since the setting is process-wide;
 * decode threads: soundfile (libsndfile via cffi) and the resampler release the GIL, so threads
@@ -23,11 +24,23 @@ from contextlib import contextmanager
 MAX_DECODE_THREADS = 8
 
 
+_share: int | None = None  # CPUs granted to this process by a scheduler (a Ray actor's num_cpus)
+
+
+def set_cpu_share(n: int | None) -> None:
+    """Size every thread pool from ``n`` CPUs (None: the affinity mask): a Ray actor granted
+    one CPU of a 64-core node must not start 64 threads."""
+    global _share
+    _share = None if n is None else max(1, int(n))
+
+
 def cores() -> int:
-    """CPUs this process may run on."""
+    """CPUs this process may run on: its affinity mask, or its scheduler's share if smaller."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+        n = len(os.sched_getaffinity(0)) or 1
+    else:
+        n = os.cpu_count() or 1
+    return min(n, _share) if _share else n
 
 
 def cpu_threads(device: str) -> int | None:

@@ -30,6 +30,7 @@ from featstore.machine import torch_threads
 from featstore.sources.base import AudioInput, Utterance
 from featstore.store.layout import FORMAT_VERSION, META_COLUMNS, SHARDS, shard_name
 from featstore.store.plan import shard_utterances
+from featstore.store.shards import PLAN_ATTR, plan_fingerprint
 from featstore.store.writer import ShardSink
 
 DECODE_AHEAD = 4  # utterances in flight per decode thread
@@ -79,7 +80,8 @@ def build_shard(out: Path, plan: dict, shard: int, extractors: list, settings: R
     try:
         with torch_threads(threads):
             sink.open(out / SHARDS / shard_name(shard), specs, meta_widths(utts),
-                      {"shard": shard, "format_version": FORMAT_VERSION})
+                      {"shard": shard, "format_version": FORMAT_VERSION,
+                       PLAN_ATTR: plan_fingerprint(plan, shard)})
             problems: list[dict] = []
             for batch in batches(utts, settings):
                 problems += batch.problems
@@ -106,8 +108,8 @@ def extract(extractors: list, batch: Batch, device: str) -> dict[str, np.ndarray
 
 
 def meta_widths(utts: list[Utterance]) -> dict[str, int]:
-    """Widths of the fixed-length metadata strings of a shard."""
-    return {c: max((len(getattr(u, c)) for u in utts), default=1) for c in META_COLUMNS}
+    """Widths in bytes (UTF-8) of the fixed-length metadata strings of a shard."""
+    return {c: max((len(getattr(u, c).encode()) for u in utts), default=1) for c in META_COLUMNS}
 
 
 def batches(utts: list[Utterance], s: RunSettings) -> Iterator[Batch]:
@@ -168,8 +170,9 @@ def _stack(decoded: Iterable[tuple[Utterance, audio.Chunks]], size: int, width: 
         if n:
             np.concatenate([p[1] for p in pieces], out=x.numpy())
         repeats = [len(p[3]) for p in pieces]
-        meta = {c: np.repeat(np.array([getattr(p[0], c).encode("ascii", "replace")
-                                       for p in pieces], dtype="S"), repeats)
+        # UTF-8, losslessly: "José" and "Josè" stay two speakers
+        meta = {c: np.repeat(np.array([getattr(p[0], c).encode() for p in pieces], dtype="S"),
+                             repeats)
                 for c in META_COLUMNS}
         meta["start_sample"] = np.concatenate([p[2] for p in pieces] or [[]]).astype(np.int64)
         meta["n_samples"] = np.concatenate([p[3] for p in pieces] or [[]]).astype(np.int32)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -23,3 +25,20 @@ def seed_everything(seed: int, device: str) -> None:
         torch.cuda.manual_seed_all(seed)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+
+
+@contextmanager
+def torch_threads(n: int | None, device: str) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (then restore the count); nothing on CUDA or
+    when ``n`` is None. Small networks (mlp, cnn on a few thousand chunks) are faster on one
+    thread than on two: each batch is too small to split, and a second thread that spins on a
+    core another process needs makes a fit several times slower (docs/speed-bench.md)."""
+    if n is None or is_cuda(device):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

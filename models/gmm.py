@@ -1,8 +1,9 @@
 """One Gaussian mixture per class, on frames or on vectors.
 
-On frames, each class's mixture is fitted on all frames of that class's training chunks and a
-chunk is scored by the mean log-likelihood of its frames (the classic GMM speaker / gender
-recogniser). A vector is treated as a chunk of one frame, so both inputs share one path; a
+On frames, each class's mixture is fitted on all valid frames of that class's training chunks
+and a chunk is scored by the mean log-likelihood of its valid frames (the classic GMM speaker /
+gender recogniser); the zero padding of a short chunk (:class:`models.inputs.Frames`) is never
+fitted or scored. A vector is treated as a chunk of one frame, so both inputs share one path; a
 high-dimensional input (pooled wav2vec2: 1,536 numbers) is first projected by PCA to
 ``pca_components`` dimensions, so that a few diagonal components per class are estimable from
 a few dozen chunks.
@@ -25,6 +26,7 @@ from sklearn.mixture import GaussianMixture
 from featstore.standardize import Standardizer
 
 from .base import Classifier, softmax
+from .inputs import Frames, as_frames
 from .params import check_choice, check_positive
 from .registry import ModelSpec, register
 
@@ -40,12 +42,13 @@ class GMMClassifier(Classifier):
         super().__init__(params, seed=seed, device=device)  # sklearn: always runs on the CPU
 
     @staticmethod
-    def _as_chunks(X: Any) -> np.ndarray:
+    def _as_chunks(X: Any) -> Frames:
+        """Frames as they are; a vector is a chunk of one valid frame."""
+        if isinstance(X, Frames) or np.ndim(X) == 3:
+            return as_frames(X)
         X = np.asarray(X)
         if X.ndim == 2:
-            return X[:, None, :]  # vectors: one "frame" per chunk
-        if X.ndim == 3:
-            return X
+            return Frames(X[:, None, :], np.ones(len(X), dtype=np.int64))
         raise ValueError(f"expected vectors [n, d] or frames [n, T, d], got shape {X.shape}")
 
     def _fit(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any, y_val: np.ndarray | None,
@@ -53,11 +56,15 @@ class GMMClassifier(Classifier):
         p = self.params
         self.input_ndim_ = np.ndim(X)
         X = self._as_chunks(X)
-        self.scaler_ = Standardizer.fit(X, w)  # training data only
+        # the valid frames of every chunk, each with its chunk's label and weight: padding is
+        # neither fitted nor standardised over
+        frames_all = X.data[X.mask()]
+        y_f, w_f = np.repeat(y, X.lengths), np.repeat(w, X.lengths)
+        self.scaler_ = Standardizer.fit(frames_all, w_f)  # training data only
         self.pca_ = None
         d = X.shape[2]
         if p["pca_components"] < d:
-            rows = self.scaler_.transform(X).reshape(-1, d)
+            rows = self.scaler_.transform(frames_all)
             k = min(p["pca_components"], len(rows))
             self.pca_ = PCA(n_components=k, random_state=self.seed).fit(rows)
             self._info["pca_explained_variance"] = float(self.pca_.explained_variance_ratio_.sum())
@@ -66,11 +73,10 @@ class GMMClassifier(Classifier):
         self.gmms_: list[GaussianMixture] = []
         per_class: dict[str, Any] = {}
         for code, label in enumerate(self.classes_):
-            chunks = X[y == code]
-            frames = chunks.reshape(-1, d)
+            frames = frames_all[y_f == code]
             n = min(len(frames), p["max_frames_per_class"])  # bounds EM cost on frame features
             if weighted:
-                prob = np.repeat(w[y == code], chunks.shape[1])
+                prob = w_f[y_f == code]
                 keep = np.sort(rng.choice(len(frames), n, replace=True, p=prob / prob.sum()))
                 frames = frames[keep]
             elif n < len(frames):
@@ -108,17 +114,20 @@ class GMMClassifier(Classifier):
         return z if self.pca_ is None else self.pca_.transform(z).astype(np.float32)
 
     def mean_log_likelihood(self, X: Any, chunk: int = 256) -> np.ndarray:
-        """[n, n_classes]: each chunk's mean per-frame log-likelihood under each class's GMM."""
+        """[n, n_classes]: each chunk's mean log-likelihood over its valid frames under each
+        class's GMM."""
         self._check_fitted()
         if np.ndim(X) != self.input_ndim_:
             raise ValueError(f"fitted on {self.input_ndim_}-D input, got shape {np.shape(X)}")
         X = self._as_chunks(X)
         out = np.empty((len(X), len(self.gmms_)))
         for i in range(0, len(X), chunk):  # bounded memory on long frame arrays
-            part = X[i : i + chunk]
-            frames = self._project(part.reshape(-1, part.shape[2]))
+            part = X[np.arange(i, min(i + chunk, len(X)))]
+            frames = self._project(part.data[part.mask()])
+            starts = np.concatenate([[0], np.cumsum(part.lengths)[:-1]])
             for c, gmm in enumerate(self.gmms_):
-                out[i : i + chunk, c] = gmm.score_samples(frames).reshape(len(part), -1).mean(1)
+                ll = gmm.score_samples(frames)
+                out[i : i + len(part), c] = np.add.reduceat(ll, starts) / part.lengths
         return out
 
     def predict_proba(self, X: Any) -> np.ndarray:

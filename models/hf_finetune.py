@@ -18,6 +18,8 @@ class HFFineTuneClassifier(TorchClassifier):
     """AdamW with linear warmup / decay, the best epoch by validation accuracy is kept,
     bf16 autocast on CUDA only. The new classification head is initialised from the seed."""
 
+    cpu_threads = None  # a transformer's matrices are big enough to use every core
+
     def __init__(self, params: dict, *, seed: int, device: str) -> None:
         check_positive(
             "hf-finetune", params, "epochs", "lr", "batch_size", "patience", "max_train_chunks"

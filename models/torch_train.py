@@ -21,7 +21,7 @@ from torch import nn
 from featstore.device import is_cuda
 
 from .base import Classifier, softmax
-from .device import seed_everything
+from .device import seed_everything, torch_threads
 from .params import check_fraction, check_positive
 
 log = logging.getLogger(__name__)
@@ -274,9 +274,17 @@ class TorchClassifier(Classifier):
         return module(batch)
 
     _augment: Callable[[Any], Any] | None = None
+    # torch threads for fitting and predicting on the CPU (None: torch's default, all cores);
+    # one for the small networks, see models.device.torch_threads
+    cpu_threads: int | None = 1
 
     def _fit(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any, y_val: np.ndarray | None,
              w_val: np.ndarray | None) -> None:
+        with torch_threads(self.cpu_threads, self.device):
+            self._fit_network(X, y, w, X_val, y_val, w_val)
+
+    def _fit_network(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any,
+                     y_val: np.ndarray | None, w_val: np.ndarray | None) -> None:
         X = self._as_input(X)
         X_val = self._as_input(X_val) if X_val is not None else None
         seed_everything(self.seed, self.device)
@@ -309,13 +317,14 @@ class TorchClassifier(Classifier):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        logits = predict_logits(
-            self.net_,
-            self._as_input(X),
-            batch_size=self.config_.eval_batch_size or self.config_.batch_size,
-            device=self.device,
-            prepare=self._prepare,
-            forward=self._forward,
-            amp=self.config_.amp,
-        )
+        with torch_threads(self.cpu_threads, self.device):
+            logits = predict_logits(
+                self.net_,
+                self._as_input(X),
+                batch_size=self.config_.eval_batch_size or self.config_.batch_size,
+                device=self.device,
+                prepare=self._prepare,
+                forward=self._forward,
+                amp=self.config_.amp,
+            )
         return softmax(logits.astype(np.float64))

@@ -4,7 +4,7 @@
 # and two others, with each stage (decoding, model forward, writer) alone, and xgboost, mlp and
 # cnn bench cells on the GPU; progress on stderr, one JSON summary on stdout (exit 0: all ok).
 #
-#   bash scripts/gpu-check.sh                          # on a machine with a GPU (sized for < 8 min on an H100; not yet run on one)
+#   bash scripts/gpu-check.sh                          # on a machine with a GPU (its duration there is not measured yet)
 #   bash scripts/gpu-check.sh --device cpu --small     # the dry run the test suite does
 #
 # Python: $PYTHON if set, else the project's .venv (scripts/setup.sh), else a system python3

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from featstore import audio  # noqa: E402
 from featstore.extractors import ExtractorOptions  # noqa: E402
 from featstore.extractors.mfcc import AMIN, TOP_DB, MFCCExtractor  # noqa: E402
+from featstore.machine import cores  # noqa: E402
 from featstore.sources import resolve_source  # noqa: E402
 
 
@@ -50,7 +51,7 @@ class Variant(MFCCExtractor):
     def _compute(self, x, out):
         if self.blocked:
             return super()._compute(x, out) if (self.power_mode, self.mel_mode, self.fft) == (
-                "inplace", "banded", "torch") else self._steps(x, out, self._buffers(len(x)))
+                "inplace", "banded", "torch") else self._steps(x, out, self._bufs.get(len(x)))
         return self._steps(x, out, None)
 
     def _steps(self, x, out, b):
@@ -59,7 +60,7 @@ class Variant(MFCCExtractor):
         if b is None:  # whole batch: fresh tensors, torch's own threads
             frames = F.pad(x, (half, half)).unfold(-1, o.n_fft, o.hop_length) * self.window
             if self.fft == "scipy":
-                spec = torch.from_numpy(scipy.fft.rfft(frames.numpy(), workers=self.threads))
+                spec = torch.from_numpy(scipy.fft.rfft(frames.numpy(), workers=cores()))
             else:
                 spec = torch.fft.rfft(frames)
         else:

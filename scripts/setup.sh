@@ -12,7 +12,7 @@ fi
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # shellcheck disable=SC2086
-    .venv/bin/python -m pip install -q $PINS -e ".[dev,ray,resemblyzer]"
+    .venv/bin/python -m pip install -q $PINS -e ".[dev,ray,lhotse,resemblyzer]"
     # d-vector weights: Resemblyzer's pure-Python wheel alone (its webrtcvad dependency would
     # need a C compiler; webrtcvad-wheels above provides the module prebuilt). A failure here
     # only means `featstore build` skips dvector with a notice.

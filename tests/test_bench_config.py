@@ -9,6 +9,7 @@ import yaml
 
 import models
 from bench import config as cfg
+from bench import selection
 from bench.cli import main
 from bench.views import parse_view, split_names
 from featstore.errors import UserError
@@ -64,7 +65,8 @@ def test_good_config_expands(tmp_path):
 
 def test_repo_benchmarks_yaml_is_valid():
     c = cfg.load(ROOT / "benchmarks.yaml")
-    assert set(c.tasks) == {"gender", "speaker"} and len(c.seeds) == 5
+    assert set(c.tasks) == {"gender", "speaker", "verification"} and len(c.seeds) == 5
+    assert ("wav2vec2:6", "lda-cosine") in c.tasks["verification"].combinations()
     assert c.selection == "cv" and c.folds == 5
     assert ("audio", "hf-finetune") in c.tasks["gender"].combinations()
     assert ("wav2vec2:all", "pca-kmeans") in c.tasks["speaker"].combinations()
@@ -78,6 +80,10 @@ def test_repo_benchmarks_yaml_is_valid():
     plan = c.model_plan("hf-finetune", "cpu")
     assert plan.overrides and plan.selection == "validation"  # CPU runs are marked as reduced
     assert plan.seeds == (0, 1)
+    # the cnn tries one candidate on the CPU (marked reduced), its whole grid on CUDA
+    cpu, cuda = c.model_plan("cnn", "cpu"), c.model_plan("cnn", "cuda")
+    assert cpu.overrides and len(selection.candidates(cpu.search)) == 1
+    assert not cuda.overrides and len(selection.candidates(cuda.search)) == 4
 
 
 @pytest.mark.parametrize(

@@ -141,7 +141,6 @@ def test_run_writes_every_output(first_run, synthetic_store):
 def test_records_hold_selection_and_intervals(first_run):
     """Selection inside the training data is recorded, and the leaderboard's interval is the
     corrected t interval of the per-seed accuracies it sits beside."""
-    from bench import stats
 
     recs = [r for r in records(first_run) if r["model_kind"] == "classifier"]
     for r in recs:
@@ -157,9 +156,13 @@ def test_records_hold_selection_and_intervals(first_run):
     assert all(r["selection"]["iterations"] == "max_epochs" for r in mlp)
     logreg = sorted((r for r in recs if r["task"] == "gender" and r["model"] == "logreg"),
                     key=lambda r: r["seed"])
-    lo, hi = stats.seed_interval([r["accuracy"] for r in logreg],
-                                 np.mean([r["n_train_units"] for r in logreg]),
-                                 np.mean([r["n_test_units"] for r in logreg]))
+    # the corrected resampled t interval written out here, not by the function the report
+    # calls: mean +- t_{J-1,0.975} sqrt((1/J + n_test/n_train) s^2); J = 2 seeds: t = 12.706
+    acc = np.array([r["accuracy"] for r in logreg])
+    ratio = (np.mean([r["n_test_units"] for r in logreg])
+             / np.mean([r["n_train_units"] for r in logreg]))
+    half = 12.7062047 * np.sqrt((1 / 2 + ratio) * np.sum((acc - acc.mean()) ** 2))
+    lo, hi = max(0.0, acc.mean() - half), min(1.0, acc.mean() + half)
     board = (first_run / "leaderboard.md").read_text().split("## speaker")[0]
     row = next(line for line in board.splitlines() if "| logreg " in line)
     assert f"[{lo:.3f}, {hi:.3f}]" in row
@@ -172,6 +175,56 @@ def test_resume_runs_nothing_new(first_run, config, count_fits):
     assert main(["run", str(config), "--out", str(first_run), "--resume", "--quiet"]) == 0
     assert count_fits == []
     assert records(first_run) == before
+
+
+def test_report_holds_exactly_the_current_plan(first_run, config, tmp_path, count_fits):
+    """--resume with other seeds / parameters / grid: the leaderboard shows this plan's cells
+    only, and says how many records of other plans it ignored."""
+    run = tmp_path / "replan"
+    shutil.copytree(first_run, run)
+    n_before = len(records(run))
+    # fewer seeds and one model: every cell reused, the rest ignored
+    assert main(["run", str(config), "--out", str(run), "--resume", "--quiet", "--seeds", "1",
+                 "--tasks", "gender", "--models", "logreg"]) == 0
+    assert count_fits == []
+    board = (run / "leaderboard.md").read_text()
+    rows = [line for line in board.splitlines() if line.startswith("| 1 ")]
+    assert len(rows) == 1 and "| logreg " in rows[0] and rows[0].rstrip(" |").endswith("| 1")
+    assert "## speaker" not in board
+    assert f"{n_before - 1} record(s) of other plans in results.jsonl ignored" in board
+    assert json.loads((run / "env.json").read_text())["ignored_records"] == n_before - 1
+    # other parameters: a new cell runs; the old logreg cells stay in the file, unreported
+    changed = write_config(tmp_path / "c.yaml", Path(yaml.safe_load(config.read_text())["store"]),
+                           models={"logreg": {"C": 0.5}})
+    assert main(["run", str(changed), "--out", str(run), "--resume", "--quiet", "--seeds", "1",
+                 "--tasks", "gender", "--models", "logreg"]) == 0
+    assert count_fits and len(records(run)) == n_before + 1
+    board = (run / "leaderboard.md").read_text()
+    rows = [line for line in board.splitlines() if line.startswith("| 1 ")]
+    assert len(rows) == 1 and rows[0].rstrip(" |").endswith("| 1")
+    assert f"{n_before} record(s) of other plans in results.jsonl ignored" in board
+
+
+def test_second_run_into_the_same_folder_is_refused(first_run, config, tmp_path, capsys):
+    from bench.results import RunLock
+
+    run = tmp_path / "locked"
+    shutil.copytree(first_run, run)
+    before = (run / "results.jsonl").read_bytes()
+    with RunLock(run):  # another `bench run` holding the folder
+        assert main(["run", str(config), "--out", str(run), "--resume", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "another bench run is writing to" in err
+        fresh = tmp_path / "fresh"
+        with RunLock(fresh):
+            assert main(["run", str(config), "--out", str(fresh), "--quiet"]) == 2
+    assert (run / "results.jsonl").read_bytes() == before
+    assert not (tmp_path / "fresh" / "results.jsonl").exists()
+    # --resume of a folder that does not exist: refused, and no folder (or lock) is left
+    assert main(["run", str(config), "--out", str(tmp_path / "absent"), "--resume",
+                 "--quiet"]) == 2
+    assert "holds no earlier run" in capsys.readouterr().err
+    assert not (tmp_path / "absent").exists()
 
 
 def test_resume_reruns_only_missing_cells(first_run, config, tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ from featstore.eda import (
     subsample_rows,
     valid_frames,
 )
-from featstore.eda_pitch import FIGURE, f0_table
+from featstore.eda.pitch import FIGURE, f0_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

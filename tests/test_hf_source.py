@@ -104,7 +104,7 @@ def test_gender_column_mapping_flags_and_class_labels(tmp_path, synthetic_corpus
     assert {u.chapter_id for u in corpus.utterances} == {""}
     assert {u.subset for u in corpus.utterances} == {"one"}  # a lone Dataset: its folder name
     assert not corpus.problems
-    audio, _ = sf.read(corpus.open_audio(corpus.utterances[0]))
+    audio, _ = sf.read(corpus.reader(corpus.utterances[0]))
     expected, _ = sf.read(folder.utterances[0].path)
     assert np.array_equal(audio, expected)
 
@@ -246,8 +246,8 @@ def test_streamed_split_is_spooled_once(tmp_path):
     direct = load_hf(f"{repo}:test_other", None, cache, {}, streaming=False)
     assert streamed.utterances == direct.utterances and len(direct.utterances) == 40
     for utt in direct.utterances[:3]:
-        assert np.array_equal(sf.read(streamed.open_audio(utt))[0],
-                              sf.read(direct.open_audio(utt))[0])
+        assert np.array_equal(sf.read(streamed.reader(utt))[0],
+                              sf.read(direct.reader(utt))[0])
     spooled = list((cache / "hf" / "generator").rglob("*.arrow"))
     assert spooled
     again = load_hf(f"{repo}:test_other", None, cache, {}, streaming=True)

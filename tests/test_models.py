@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from models import MODELS, ModelConfigError, list_models, make_model
 from models.base import softmax
+from models.inputs import Frames
 
 SR = 16000
 ALL_MODELS = {
@@ -305,14 +306,72 @@ def test_cnn_reproducible(frames_data):
     np.testing.assert_array_equal(a, b)
 
 
-def test_cnn_augment_keeps_shape_and_masks():
-    model = make_model(
-        "cnn", {"augment": True, "time_mask": 0.3, "freq_mask": 0.3}, seed=0, device="cpu"
-    )
-    x = torch.ones(6, 1, 63, 13)
-    out = model._augment(x)
-    assert out.shape == x.shape
-    assert (out == 0).any()  # something was masked
+def _runs(flags: torch.Tensor) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in a 1-D bool tensor."""
+    out, start = [], None
+    for i, f in enumerate([*flags.tolist(), False]):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            out.append((start, i))
+            start = None
+    return out
+
+
+def test_cnn_augment_masks_one_band_per_axis_inside_the_valid_frames():
+    """Without a shift, each chunk's output equals its input except one time band and one
+    frequency band (each at most time_mask / freq_mask of the axis wide) set to 0; the time band
+    lies inside the chunk's valid frames and the padding stays 0."""
+    params = {"augment": True, "time_shift": 0.0, "time_mask": 0.3, "freq_mask": 0.3}
+    model = make_model("cnn", params, seed=0, device="cpu")
+    B, T, d = 64, 40, 10
+    torch.manual_seed(0)
+    x = torch.rand(B, 1, T, d) + 1.0  # no zeros of its own
+    lengths = torch.randint(14, T + 1, (B,))  # longer than a time band: bands stay apart
+    x = x * (torch.arange(T)[None, :] < lengths[:, None]).float()[:, None, :, None]
+    out, out_lengths = model._augment((x, lengths))
+    assert out.shape == x.shape and torch.equal(out_lengths, lengths)
+    widths = {"time": [], "freq": []}
+    for b in range(B):
+        n = int(lengths[b])
+        zero = out[b, 0, :n] == 0  # [n, d] inside the valid frames
+        rows, cols = zero.all(1), zero.all(0)  # masked frames / masked bins
+        time_runs, freq_runs = _runs(rows), _runs(cols)
+        assert len(time_runs) <= 1 and len(freq_runs) <= 1
+        expected = torch.zeros_like(zero)
+        for s, e in time_runs:
+            expected[s:e] = True
+            widths["time"].append(e - s)
+        for s, e in freq_runs:
+            expected[:, s:e] = True
+            widths["freq"].append(e - s)
+        assert torch.equal(zero, expected)  # nothing else was touched...
+        kept = ~expected
+        assert torch.equal(out[b, 0, :n][kept], x[b, 0, :n][kept])  # ...nor changed
+        assert (out[b, 0, n:] == 0).all()  # padding stays 0
+    assert 0 < max(widths["time"]) <= round(0.3 * T) and len(widths["time"]) > B // 2
+    assert 0 < max(widths["freq"]) <= round(0.3 * d) and len(widths["freq"]) > B // 2
+
+
+def test_cnn_augment_shifts_each_chunk_within_its_valid_frames():
+    params = {"augment": True, "time_shift": 0.2, "time_mask": 0.0, "freq_mask": 0.0}
+    model = make_model("cnn", params, seed=0, device="cpu")
+    B, T, d = 32, 30, 3
+    lengths = torch.randint(4, T + 1, (B,))
+    frame = torch.arange(1, T + 1, dtype=torch.float32)[None, None, :, None]  # frame t holds t+1
+    x = frame.expand(B, 1, T, d) * (torch.arange(T)[None, :] < lengths[:, None]).float()[
+        :, None, :, None]
+    out, _ = model._augment((x, lengths))
+    shifts = []
+    for b in range(B):
+        n = int(lengths[b])
+        src = out[b, 0, :n, 0].long() - 1  # which input frame each output frame came from
+        shift = int((torch.arange(n) - src[0]) [0]) % n
+        assert torch.equal(src, (torch.arange(n) - shift) % n)  # a circular roll of the valid part
+        assert (out[b, 0, :, :] == out[b, 0, :, :1]).all()  # whole frames move
+        assert (out[b, 0, n:] == 0).all()
+        shifts.append(min(shift, n - shift))
+    assert 0 < max(shifts) <= round(0.2 * T)
 
 
 def test_gmm_on_frames():
@@ -555,3 +614,76 @@ def test_batches_cover_every_row_once_without_singletons(n, size):
     batches = _batches(n, size, np.random.default_rng(0))
     assert sorted(np.concatenate(batches).tolist()) == list(range(n))
     assert n == 1 or all(len(b) > 1 for b in batches)
+
+
+# ---- padding (issue 17 item 6): frames past a chunk's valid length never matter ----------
+
+
+def padded(X: np.ndarray, seed: int, fill: float) -> Frames:
+    """``X`` with random valid lengths (a third of the chunks full) and the frames past them
+    set to ``fill`` times random noise."""
+    rng = np.random.default_rng(seed)
+    n, T, _ = X.shape
+    lengths = np.where(rng.random(n) < 1 / 3, T, rng.integers(T // 3, T, n))
+    X = X.copy()
+    pad = np.arange(T)[None, :] >= lengths[:, None]
+    X[pad] = (fill * rng.normal(size=(int(pad.sum()), X.shape[2]))).astype(X.dtype)
+    return Frames(X, lengths)
+
+
+def test_frames_rows_keep_their_lengths():
+    X = np.zeros((4, 5, 2), dtype=np.float16)
+    f = Frames(X, [5, 1, 3, 2])
+    part = f[np.array([2, 0])]
+    assert part.shape == (2, 5, 2) and part.dtype == np.float16 and len(part) == 2
+    np.testing.assert_array_equal(part.lengths, [3, 5])
+    np.testing.assert_array_equal(f[1:3].lengths, [1, 3])
+    np.testing.assert_array_equal(f.mask()[2], [True, True, True, False, False])
+    with pytest.raises(ValueError, match="lengths must lie"):
+        Frames(X, [5, 0, 3, 2])
+    with pytest.raises(ValueError, match="one length per chunk"):
+        Frames(X, [5, 1])
+
+
+def test_cnn_ignores_padding(frames_data):
+    """Fit and prediction do not depend on what a chunk's padding holds."""
+    (X, y), (Xv, yv), (Xt, _) = frames_data
+    params = {**FAST["cnn"], "max_epochs": 3, "augment": True}
+
+    def fit_predict(fill: float) -> np.ndarray:
+        model = make_model("cnn", params, seed=0, device="cpu")
+        model.fit(padded(X, 1, fill), y, X_val=padded(Xv, 2, fill), y_val=yv)
+        return model.predict_proba(padded(Xt, 3, fill))
+
+    quiet, loud = fit_predict(0.0), fit_predict(50.0)
+    np.testing.assert_allclose(quiet, loud, rtol=1e-5, atol=1e-6)
+    # and the padding is really a cut: the same chunks unpadded predict otherwise
+    model = make_model("cnn", params, seed=0, device="cpu")
+    model.fit(padded(X, 1, 0.0), y, X_val=padded(Xv, 2, 0.0), y_val=yv)
+    assert not np.allclose(model.predict_proba(Xt), quiet, atol=1e-3)
+
+
+def test_cnn_pools_wide_inputs_before_the_first_convolution():
+    X, y = pattern_frames(40, seed=1, T=198, d=80)
+    model = make_model("cnn", {**FAST["cnn"], "max_epochs": 1}, seed=0, device="cpu").fit(X, y)
+    assert model.info()["input_shape"] == [99, 20]
+    small = make_model("cnn", {**FAST["cnn"], "max_epochs": 1}, seed=0, device="cpu")
+    assert small.fit(*pattern_frames(40, seed=1)).info()["input_shape"] == [63, 13]
+
+
+def test_gmm_ignores_padding():
+    X, y = shifted_frames(80, seed=1)
+    Xt, _ = shifted_frames(30, seed=2)
+    quiet, loud = padded(X, 1, 0.0), padded(X, 1, 40.0)
+    test_quiet, test_loud = padded(Xt, 3, 0.0), padded(Xt, 3, 40.0)
+    a = make_model("gmm", {"n_components": 2}, seed=0, device="cpu").fit(quiet, y)
+    b = make_model("gmm", {"n_components": 2}, seed=0, device="cpu").fit(loud, y)
+    np.testing.assert_allclose(a.mean_log_likelihood(test_quiet),
+                               b.mean_log_likelihood(test_loud), rtol=1e-6)
+    # each class is fitted on its valid frames only, each chunk scored on its own
+    for code, label in enumerate(a.classes_):
+        assert a.info()["per_class"][label]["n_frames"] == quiet.lengths[y == label].sum()
+        k = int(test_quiet.lengths[0])
+        frames = a._project(Xt[0, :k])
+        np.testing.assert_allclose(a.mean_log_likelihood(test_loud)[0, code],
+                                   a.gmms_[code].score_samples(frames).mean(), rtol=1e-6)

@@ -83,16 +83,34 @@ def test_json_has_the_documented_keys(result):
         result["peak_host_mb"])
     assert all(v > 0 for v in result["peak_host_mb"].values())
     assert {"torch", "librosa", "featstore"} <= set(result["versions"])
+    # the values behind the keys, recomputed from the files: whole chunks, a short file as one
+    chunks = sum(max(1, sf.info(p).frames // 32000) for p in _selected_paths())
+    assert result["chunks"] == chunks and result["scale"] == 1
+    import torch
+
+    assert result["torch_threads"] == torch.get_num_threads()
 
 
-def test_timings_are_positive_and_finite(result):
+# each speed-up as documented in featstore/perf/__init__.py: the ratio of two rows' rtf
+SPEEDUP_OF = {"mfcc_in_process": ("mfcc_build", "mfcc_classic"),
+              "mfcc_extractor_only": ("mfcc_batched", "mfcc_classic"),
+              "mfcc_end_to_end": ("mfcc_build_e2e", "mfcc_classic_e2e"),
+              "wav2vec2_pipeline_vs_bare": ("wav2vec2_build", "wav2vec2_bare"),
+              "wav2vec2_batched_vs_unbatched": ("wav2vec2_bare", "wav2vec2_unbatched")}
+
+
+def test_timings_and_speedups_follow_from_the_runs(result):
     for row in result["rows"]:
         for key in ("seconds", "rtf"):
             assert math.isfinite(row[key]) and row[key] > 0, (row["id"], key)
         assert len(row["runs"]) == 1 and row["seconds"] == row["runs"][0]
         assert row["rtf"] == pytest.approx(row["audio_seconds"] / row["seconds"])
-    for name, value in result["speedups"].items():
-        assert math.isfinite(value) and value > 0, name
+    rows = _rows(result)
+    for name, (num, den) in SPEEDUP_OF.items():
+        assert result["speedups"][name] == pytest.approx(rows[num]["rtf"] / rows[den]["rtf"])
+    steady = rows["wav2vec2_build"]["seconds"] - result["wav2vec2_load_seconds"]
+    assert result["speedups"]["wav2vec2_pipeline_vs_bare_excl_load"] == pytest.approx(
+        rows["wav2vec2_bare"]["seconds"] / steady)
 
 
 def test_audio_seconds_are_the_files_as_chunked(result):

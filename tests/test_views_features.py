@@ -117,3 +117,21 @@ def test_missing_features_name_the_build_flag(tmp_path, synthetic_corpus):
 def test_split_names_keeps_joined_layer_lists():
     assert split_names("mfcc+pitch,wav2vec2:0,6+pitch,fbank") == [
         "mfcc+pitch", "wav2vec2:0,6+pitch", "fbank"]
+
+
+def test_frame_views_carry_the_real_frame_counts(synthetic_store):
+    """mfcc-frames / fbank-frames hand models each chunk's count of real-audio frames (issue 17
+    item 6), so a short last chunk's zero padding can be ignored."""
+    store = featstore.open(synthetic_store)
+    rows = np.arange(len(store.meta))
+    # as if the first two chunks were an utterance's short last chunks
+    store.meta.loc[:1, "n_samples"] = np.array([12000, 1200], dtype=np.int32)
+    n_samples = store.meta["n_samples"].to_numpy()
+    for name, feature in (("mfcc-frames", "mfcc"), ("fbank-frames", "fbank")):
+        frames = parse_view(name).load(store, rows)
+        np.testing.assert_array_equal(frames.data, store.load(feature, rows))
+        expected = real_frames(store.features[feature], n_samples, frames.shape[1])
+        np.testing.assert_array_equal(frames.lengths, expected)
+        assert (frames.lengths < frames.shape[1]).any()
+        part = frames[np.array([1, 0])]  # rows stay with their counts
+        np.testing.assert_array_equal(part.lengths, expected[[1, 0]])

@@ -165,10 +165,10 @@ def test_audio_round_trip_and_clipping() -> None:
     assert isinstance(ext, AudioExtractor)
     [spec] = ext.specs()
     assert spec.name == "audio" and spec.shape == (CHUNK,) and spec.dtype == "int16"
-    assert ext.params() == {"sample_rate": SR, "dtype": "int16", "scale": 32767}
+    assert ext.params() == {"sample_rate": SR, "dtype": "int16", "scale": 32768}
     x = speech(3, seed=5)
     x[2, :4] = torch.tensor([1.5, -2.0, 1.0, -1.0])
     pcm = ext.extract(x, torch.full((3,), CHUNK))["audio"]
     assert pcm.dtype == np.int16 and pcm.shape == (3, CHUNK)
-    assert pcm[2, :4].tolist() == [32767, -32767, 32767, -32767]
-    np.testing.assert_allclose(pcm[:2] / 32767, x[:2].numpy(), atol=1 / 32767)
+    assert pcm[2, :4].tolist() == [32767, -32768, 32767, -32768]
+    np.testing.assert_allclose(pcm[:2] / 32768, x[:2].numpy(), atol=0.5 / 32768)

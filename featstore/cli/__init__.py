@@ -1,5 +1,6 @@
 """``python -m featstore COMMAND``. Each command is a module here with ``add_arguments(parser)``
-and ``run(args) -> int``; user errors become one line on stderr and exit code 2."""
+and ``run(args) -> int``; user errors become one line on stderr and exit code 2, faults of the
+machine (a full disk) one line and exit code 1."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from featstore.errors import UserError
+from featstore.errors import Fault, UserError
 
 COMMANDS = {
     "build": "build a feature store from a corpus",
@@ -15,7 +16,7 @@ COMMANDS = {
     "verify": "check a store's checksums, shapes, values and index",
     "eda": "exploratory report on a store's MFCCs (markdown + PNGs)",
     "perf": "measure extraction throughput (real-time factors) on a source",
-    "export": "write a store as a Hugging Face dataset (Arrow) or Parquet files",
+    "export": "write a store as a Hugging Face dataset (Arrow), Parquet files or a lhotse CutSet",
 }
 
 
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"featstore {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Fault as exc:  # the machine failed (a full disk): resumable, exit 1
+        print(f"featstore {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"featstore {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -24,13 +24,21 @@ OPTIONAL_BY_DEFAULT = ("wav2vec2", "dvector")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p, None, "librispeech:dev-clean")
-    cols = p.add_argument_group("columns of an hf: source")
+    cols = p.add_argument_group("columns of an hf: source (--chapter-column, --gender-map: "
+                                "also lhotse:)")
     for role, default in DEFAULT_COLUMNS.items():
+        extra = (" (lhotse: the supervision's custom field; default the recording id)"
+                 if role == "chapter" else "")
         cols.add_argument(f"--{role}-column", dest=f"col_{role}", metavar="COLUMN",
-                          help=f"{role} column (default {default})")
+                          help=f"{role} column (default {default}){extra}")
     cols.add_argument("--gender-map", dest="col_gender_map", metavar="FILE",
                       help="speaker genders from a file (LibriSpeech's SPEAKERS.TXT, or lines "
-                      "'speaker,F'), in place of a gender column")
+                      "'speaker,F'), in place of a gender column (lhotse: for speakers whose "
+                      "supervisions have no gender)")
+    lh = p.add_argument_group("lhotse: source")
+    lh.add_argument("--channel", dest="col_channel", type=lambda t: str(nonneg_int(t)),
+                    metavar="N", help="read this channel of multi-channel recordings (default: "
+                    "all channels, down-mixed)")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("stores/default"),
                      help="store folder (default stores/default)")
@@ -71,8 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="also keep frame-level wav2vec2 states of these layers")
     run = p.add_argument_group("run")
     run.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: "
-                     "256 on CPU; wav2vec2 on CUDA: from free GPU memory)")
+    run.add_argument("--batch-size", type=positive_int, help="chunks per batch (default: the "
+                     "smallest an extractor suggests: self-supervised models 16 on CPU and from "
+                     "free GPU memory on CUDA; else 256 on CPU, 1024 on CUDA)")
     run.add_argument("--workers", type=nonneg_int, help="decoding threads, running ahead of "
                      "extraction (default: one per core on CPU, on CUDA cores - 2; at most 8); "
                      "0 decodes inline")

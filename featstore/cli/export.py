@@ -1,4 +1,5 @@
-"""featstore export: a store as a Hugging Face dataset (Arrow) or as Parquet files."""
+"""featstore export: a store as a Hugging Face dataset (Arrow), Parquet files or a lhotse
+CutSet."""
 
 from __future__ import annotations
 
@@ -35,9 +36,11 @@ def condition(text: str) -> tuple[str, list[str]]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", help="store folder")
     p.add_argument("out", type=Path, help="output folder")
-    p.add_argument("--format", choices=["hf", "parquet"], default="hf",
+    p.add_argument("--format", choices=["hf", "parquet", "lhotse"], default="hf",
                    help="hf: a datasets.Dataset saved with save_to_disk (load_from_disk reads "
-                   "it); parquet: part-NNNNN.parquet files (default hf)")
+                   "it); parquet: part-NNNNN.parquet files; lhotse: cuts.jsonl.gz, one cut per "
+                   "chunk with its features as arrays in features.h5 (cut.load_custom(NAME); "
+                   'needs pip install "featstore[lhotse]") (default hf)')
     p.add_argument("--features", type=name_list, help="comma list (default all)")
     p.add_argument("--rows", type=row_selection,
                    help="store rows: START:STOP or a list like 0,5,10-19 (default all)")
@@ -61,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
         rows = args.rows
         if isinstance(rows, slice):
             rows = np.arange(len(store))[rows]
-        n = export(store, args.out, args.format, args.features, rows, where, args.overwrite)
+        if args.format == "lhotse":  # imports lhotse: only for this format
+            from featstore.store.export_lhotse import export_lhotse
+
+            n = export_lhotse(store, args.out, args.features, rows, where, args.overwrite)
+        else:
+            n = export(store, args.out, args.format, args.features, rows, where, args.overwrite)
     print(f"wrote {n} rows to {args.out} ({args.format})", file=sys.stderr)
     return 0

@@ -47,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from featstore.errors import UserError
     from featstore.perf import PerfConfig, render_markdown, run_perf
 
-    if (args.source or "").startswith("hf:"):  # perf times files on disk (and librosa on them)
-        raise UserError("perf measures audio files; an hf: source has records, not files "
-                        "(build from it, or measure the same audio as a folder)")
+    kind = (args.source or "").partition(":")[0]
+    if (args.source or "").startswith(("hf:", "lhotse:")):  # perf times whole files on disk
+        raise UserError(f"perf measures audio files; an {kind}: source has records or segments, "
+                        "not files (build from it, or measure the same audio as a folder)")
     result = run_perf(PerfConfig(
         source=args.source, subsets=args.subsets, speakers=args.speakers, seed=args.seed,
         cache_dir=args.cache_dir, features=args.features, model=args.model, device=args.device,

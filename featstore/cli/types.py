@@ -82,9 +82,11 @@ def add_source_arguments(p: argparse.ArgumentParser, default: str | None,
     src.add_argument("--source", default=default,
                      help="a LibriSpeech folder (root or one subset), librispeech:<subset> to "
                      "download one, synthetic, sample, or a Hugging Face dataset: hf:PATH[:split] "
-                     f"or hf:<hub id>[:config][:split] (default {default_text})")
+                     "or hf:<hub id>[:config][:split], or lhotse manifests: lhotse:CUTS, "
+                     "lhotse:RECORDINGS,SUPERVISIONS or lhotse:FOLDER "
+                     f"(default {default_text})")
     src.add_argument("--subsets", type=name_list, help="only these subsets (splits of an hf: "
-                     "source), e.g. test-other")
+                     "or lhotse: source), e.g. test-other")
     src.add_argument("--speakers", type=positive_int,
                      help="keep N speakers, balanced by gender, chosen from --seed")
     src.add_argument("--seed", type=int, default=0, help="seed for --speakers (default 0)")

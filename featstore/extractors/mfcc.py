@@ -21,42 +21,24 @@ How it is computed (each step measured in the README's "Speed" section):
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-
 import numpy as np
 import torch
 import torchaudio.functional as AF
 
 from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
-from featstore.machine import cores
+from featstore.extractors.blocks import (
+    MEL_BANDS,
+    ThreadBuffers,
+    banded_mel,
+    block_rows,
+    mel_bands,
+    power_spectrum,
+    run_blocks,
+)
 
 TOP_DB = 80.0
 AMIN = 1e-10
-BLOCK_BYTES = 4 << 20  # a CPU block's working set: ~ one core's share of a typical L3
-MEL_BANDS = 8  # groups of neighbouring mel filters (more bands: less zero work, more overlap)
-
-
-def mel_bands(fbank: torch.Tensor, groups: int) -> list[tuple[int, int, int, int, torch.Tensor]]:
-    """The filterbank [bins, mels] as ``groups`` blocks of neighbouring filters: (first mel,
-    end mel, first bin, end bin, the block's weights), covering every nonzero weight."""
-    n_mels = fbank.shape[1]
-    out = []
-    for g in range(min(groups, n_mels)):
-        m0, m1 = g * n_mels // groups, (g + 1) * n_mels // groups
-        bins = (fbank[:, m0:m1] != 0).any(1).nonzero().flatten()
-        lo, hi = (int(bins[0]), int(bins[-1]) + 1) if len(bins) else (0, 1)
-        out.append((m0, m1, lo, hi, fbank[lo:hi, m0:m1].contiguous()))
-    return out
-
-
-@cache
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """CPU block workers, shared by every MFCC extractor; each uses one torch thread (the
-    setting is per thread) so blocks, not ops, run in parallel."""
-    return ThreadPoolExecutor(threads, thread_name_prefix="mfcc",
-                              initializer=torch.set_num_threads, initargs=(1,))
+__all__ = ["AMIN", "MEL_BANDS", "TOP_DB", "MFCCExtractor", "mel_bands"]
 
 
 class MFCCExtractor:
@@ -81,9 +63,8 @@ class MFCCExtractor:
         self.frames = 1 + o.chunk_samples // o.hop_length
         bins = o.n_fft // 2 + 1
         chunk_bytes = self.frames * (o.n_fft * 4 + bins * 16) + (o.chunk_samples + o.n_fft) * 4
-        self.block = max(1, BLOCK_BYTES // chunk_bytes)
-        self.threads = cores()
-        self._local = threading.local()  # each block worker's buffers
+        self.block = block_rows(chunk_bytes)
+        self._bufs = ThreadBuffers(self._new_buffers)  # each block worker's own
 
     def params(self) -> dict:
         o = self.options
@@ -101,49 +82,33 @@ class MFCCExtractor:
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
         o = self.options
         batch = batch.to(self.device, torch.float32)  # no autograd anywhere: plain tensors
-        if self.device.type != "cpu":
-            out = torch.empty((len(batch), self.frames, o.n_mfcc), device=self.device)
-            self._compute(batch, out)
-            return {"mfcc": out.cpu().numpy()}
-        out = torch.empty((len(batch), self.frames, o.n_mfcc))
-        starts = range(0, len(batch), self.block)
-        if len(starts) == 1:
-            self._compute(batch, out)
-        else:
-            spans = [slice(i, i + self.block) for i in starts]
-            list(_pool(self.threads).map(lambda s: self._compute(batch[s], out[s]), spans))
-        return {"mfcc": out.numpy()}
+        out = torch.empty((len(batch), self.frames, o.n_mfcc), device=self.device)
+        run_blocks(lambda rows: self._compute(batch[rows], out[rows]), len(batch), self.block,
+                   self.device)
+        return {"mfcc": out.cpu().numpy()}
 
-    def _buffers(self, n: int) -> dict[str, torch.Tensor]:
-        """This thread's work tensors for ``n`` chunks, grown when needed and then reused, so a
-        block never pays for fresh pages. The padding columns are zeroed once and never written."""
+    def _new_buffers(self, n: int) -> dict[str, torch.Tensor]:
+        """Work tensors for ``n`` chunks; the padding columns are zeroed once, never written."""
         o = self.options
-        bufs = getattr(self._local, "bufs", None)
-        if bufs is None or len(bufs["padded"]) < n:
-            bins, frames, dev = o.n_fft // 2 + 1, self.frames, self.device
-            bufs = self._local.bufs = {
-                "padded": torch.zeros((n, o.chunk_samples + o.n_fft), device=dev),
-                "frames": torch.empty((n, frames, o.n_fft), device=dev),
-                "spec": torch.empty((n, frames, bins), dtype=torch.complex64, device=dev),
-                "power": torch.empty((n, frames, bins), device=dev),
-                "mel": torch.empty((n, frames, o.n_mels), device=dev),
-            }
-        return {k: v[:n] for k, v in bufs.items()}
+        bins, frames, dev = o.n_fft // 2 + 1, self.frames, self.device
+        return {
+            "padded": torch.zeros((n, o.chunk_samples + o.n_fft), device=dev),
+            "frames": torch.empty((n, frames, o.n_fft), device=dev),
+            "spec": torch.empty((n, frames, bins), dtype=torch.complex64, device=dev),
+            "power": torch.empty((n, frames, bins), device=dev),
+            "mel": torch.empty((n, frames, o.n_mels), device=dev),
+        }
 
     def _compute(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """MFCCs of chunks ``x`` [n, samples] into ``out`` [n, frames, n_mfcc]."""
-        o, b = self.options, self._buffers(len(x))
+        o, b = self.options, self._bufs.get(len(x))
         half = o.n_fft // 2
         b["padded"][:, half : half + x.shape[1]] = x  # centred frames, zero padding
         frames = b["padded"].unfold(-1, o.n_fft, o.hop_length)  # a view: [n, frames, n_fft]
         torch.mul(frames, self.window, out=b["frames"])
-        spec = torch.fft.rfft(b["frames"], out=b["spec"])
-        parts = torch.view_as_real(spec).square_()  # [n, frames, bins, 2]: re², im² in place
-        power = torch.add(parts[..., 0], parts[..., 1], out=b["power"])
-        mel = b["mel"]
-        for m0, m1, lo, hi, weights in self.bands:
-            torch.matmul(power[..., lo:hi], weights, out=mel[..., m0:m1])
-        db = mel.clamp_(min=AMIN).log10_().mul_(10.0)  # [n, frames, n_mels]
+        power = power_spectrum(b["frames"], b["spec"], b["power"])
+        db = banded_mel(power, self.bands, b["mel"])
+        db = db.clamp_(min=AMIN).log10_().mul_(10.0)  # [n, frames, n_mels]
         floor = db.amax(dim=(-2, -1), keepdim=True) - TOP_DB  # per chunk, not per batch
         torch.maximum(db, floor, out=db)
         torch.matmul(db, self.dct, out=out)

@@ -9,6 +9,8 @@ A spec is ``<name>`` or ``<name>:<argument>`` for a registered source, otherwise
   ``featstore/data/librispeech-sample``, CC BY 4.0), for offline first runs;
 * ``hf:PATH`` or ``hf:<hub id>[:config][:split]``: a Hugging Face ``datasets`` dataset (see
   :mod:`featstore.sources.hf`); its columns are named by the request's ``options``;
+* ``lhotse:CUTS``, ``lhotse:RECORDINGS,SUPERVISIONS`` or ``lhotse:FOLDER``: lhotse manifests,
+  one utterance per supervision segment (see :mod:`featstore.sources.lhotse_source`);
 * a path: a LibriSpeech-layout corpus root or one subset folder.
 """
 
@@ -46,7 +48,7 @@ class SourceRequest:
     seed: int
     cache_dir: Path
     work_dir: Path | None
-    options: dict[str, str]  # column mapping of the hf source (featstore.sources.hf_corpus)
+    options: dict[str, str]  # hf column mapping (sources.hf_corpus), lhotse labels and channel
 
 
 def _librispeech(arg: str | None, req: SourceRequest) -> Corpus:
@@ -91,15 +93,22 @@ def _hf(arg: str | None, req: SourceRequest) -> Corpus:
     return load_hf(arg, req.subsets, req.cache_dir, req.options)
 
 
+def _lhotse(arg: str | None, req: SourceRequest) -> Corpus:
+    from featstore.sources.lhotse_source import load_lhotse  # imports lhotse: only when asked
+
+    return load_lhotse(arg, req.subsets, req.options)
+
+
 # name -> handler(argument after ':' or None, request). Add a source by adding an entry.
 SOURCES: dict[str, Callable[[str | None, SourceRequest], Corpus]] = {
     "librispeech": _librispeech,
     "synthetic": _synthetic,
     "sample": _sample,
     "hf": _hf,
+    "lhotse": _lhotse,
 }
-# Sources that take ``options`` (column mapping); the others refuse them.
-TAKES_OPTIONS = ("hf",)
+# Sources that take ``options`` (each checks its own); the others refuse them.
+TAKES_OPTIONS = ("hf", "lhotse")
 
 
 def resolve_source(
@@ -115,14 +124,17 @@ def resolve_source(
     """Turn a ``--source`` spec into a Corpus (see the module docstring for the forms).
 
     ``speakers`` only sizes the synthetic corpus here; call :func:`select_speakers` to pick.
-    ``options`` (column mapping) are for the hf source only.
+    ``options`` (column mapping, labels) are for the hf and lhotse sources only.
     """
     spec = DEFAULT_SOURCE if spec is None else spec
     name, _, arg = spec.partition(":")
     if options and name not in TAKES_OPTIONS:
-        from featstore.sources.hf_corpus import flag_names
+        from featstore.sources.hf_corpus import FLAGS
+        from featstore.sources.lhotse_source import FLAGS as LHOTSE_FLAGS
 
-        raise UserError(f"{flag_names(options)}: for hf: sources only (the source is {spec})")
+        names = ", ".join({**FLAGS, **LHOTSE_FLAGS}.get(k, k) for k in options)
+        raise UserError(f"{names}: for hf: sources only (and lhotse: for "
+                        f"--gender-map, --chapter-column, --channel; the source is {spec})")
     request = SourceRequest(
         subsets=subsets or None,
         speakers=speakers,

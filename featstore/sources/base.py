@@ -46,7 +46,3 @@ class Corpus:
     # Reads an utterance's audio where it is not a file at Utterance.path (a record of a
     # Hugging Face dataset, say); may raise featstore.audio.AudioError for a record without audio.
     reader: Callable[[Utterance], AudioInput] | None = None
-
-    def open_audio(self, utt: Utterance) -> AudioInput:
-        """What to decode for ``utt``: its file path, or what the source's reader gives."""
-        return utt.path if self.reader is None else self.reader(utt)

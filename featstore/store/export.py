@@ -22,6 +22,7 @@ import numpy as np
 
 from featstore.errors import UserError
 from featstore.store.layout import META_COLUMNS, META_NUMERIC, TMP_PREFIX
+from featstore.store.rows import row_indices
 
 if TYPE_CHECKING:
     from datasets import Dataset, Features
@@ -36,15 +37,7 @@ EXPORT_INFO = "_featstore.json"  # Parquet readers skip names starting with '_'
 def select_rows(store: Store, rows=None, where: dict[str, list[str]] | None = None) -> np.ndarray:
     """Store rows to export, in order: ``rows`` (indices or a boolean mask; None = all) that
     match every ``where`` (meta column -> accepted values)."""
-    n = len(store)
-    picked = np.arange(n) if rows is None else np.asarray(rows)
-    if picked.dtype == bool:
-        if picked.shape != (n,):
-            raise UserError(f"a row mask needs {n} entries, got {picked.shape[0]}")
-        picked = np.flatnonzero(picked)
-    picked = picked.astype(np.int64)
-    if picked.size and (picked.min() < 0 or picked.max() >= n):
-        raise UserError(f"rows out of range: the store has rows 0 to {n - 1}")
+    picked = row_indices(rows, len(store))
     meta = store.meta
     for column, values in (where or {}).items():
         if column not in meta.columns:

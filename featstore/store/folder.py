@@ -42,11 +42,29 @@ def clear_store(out: Path, existing: list[Path]) -> None:
 
 
 def make_folder(out: Path) -> None:
-    """Create ``out`` and its shard folder, and prove a file can be written there."""
+    """Create ``out`` and its shard folder, and prove a file can be written there and renamed
+    over another (how every shard and index is published)."""
     try:
         (out / SHARDS).mkdir(parents=True, exist_ok=True)
-        probe = out / (TMP_PREFIX + "probe")
-        probe.write_text("")
-        probe.unlink()
+        renamed = rename_replaces(out / SHARDS)
     except OSError as exc:
         raise UserError(f"cannot write to {out}: {exc.strerror}") from None
+    if not renamed:
+        raise UserError(NO_RENAME.format(out))
+
+
+NO_RENAME = ("renaming a file over another in {} does not replace it: a store needs atomic "
+             "rename; put it on a local disk or a shared filesystem that has it (NFS, Lustre, "
+             "CephFS)")
+
+
+def rename_replaces(folder: Path, tag: str = "") -> bool:
+    """Whether a file renamed over another in ``folder`` replaces it (probe files, removed).
+    ``tag`` keeps probes of several processes (Ray workers) apart."""
+    probe, other = (folder / f"{TMP_PREFIX}probe{tag}-{k}" for k in "ab")
+    probe.write_text("old")
+    other.write_text("new")
+    os.replace(other, probe)
+    ok = probe.read_text() == "new" and not other.exists()
+    probe.unlink()
+    return ok

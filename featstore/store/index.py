@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
-
 from featstore import provenance
 from featstore.errors import UserError
 from featstore.store.layout import (
@@ -19,30 +17,31 @@ from featstore.store.layout import (
     shard_name,
     write_json_atomic,
 )
+from featstore.store.shards import BadShard, read_shard
 
 
-def check_shards(out: Path, plan: dict) -> list[dict]:
-    """One index entry per planned shard, each read back from its published file; a UserError
-    names shards that are missing or are not the shard the plan says (the build is unfinished
-    or the folder was tampered with)."""
+def check_shards(out: Path, plan: dict, reported: dict[int, str] | None = None) -> list[dict]:
+    """One index entry per planned shard, each read back from its published file (hashed once);
+    a UserError names shards that are missing or are not the shard the plan says (the build is
+    unfinished or the folder was tampered with). ``reported``: shard -> the SHA-256 its Ray
+    worker reported; a shard that differs was overwritten by another writer."""
     entries, bad = [], []
     for i, (lo, hi) in enumerate(plan["shards"]):
         path = out / SHARDS / shard_name(i)
         try:
-            with h5py.File(path, "r") as f:
-                rows = int(f.attrs["num_rows"])
-                ok = int(f.attrs["shard"]) == i and len(f["meta/utterance_id"]) == rows
-                problems = json.loads(f.attrs["problems"])
-        except (OSError, KeyError, ValueError):
-            ok = False
-        if not ok:
-            bad.append(path.name)
+            shard = read_shard(path, plan, i)
+        except BadShard as exc:
+            bad.append(f"{path.name} ({exc})")
             continue
-        entries.append({"file": path.name, "rows": rows, "utterances": hi - lo,
-                        "sha256": sha256_file(path), "problems": problems})
+        sha = sha256_file(path)
+        if reported is not None and i in reported and reported[i] != sha:
+            raise UserError(f"shard {path} differs from what its Ray worker wrote (another "
+                            "writer?): remove it and rerun with --resume")
+        entries.append({"file": path.name, "rows": shard["rows"], "utterances": hi - lo,
+                        "sha256": sha, "problems": shard["problems"]})
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise UserError(f"{out}: shard(s) missing or unreadable: {', '.join(bad[:5])}{more}; "
+        raise UserError(f"{out}: shard(s) missing or bad: {', '.join(bad[:5])}{more}; "
                         "finish the build with --resume")
     return entries
 
@@ -59,12 +58,13 @@ def finished_index(out: Path, num_shards: int) -> dict | None:
 
 
 def write_index(out: Path, plan: dict, extractors: list, *, device: str,
-                batch_size: int | list[int] | None, where: dict | None = None) -> dict:
+                batch_size: int | list[int] | None, where: dict | None = None,
+                reported: dict[int, str] | None = None) -> dict:
     """Check every planned shard, then write ``index.json`` atomically; returns the index.
     ``extractors`` give the feature specs; ``batch_size`` is the one the shards were built with
     (a list when Ray workers chose different ones); ``where``: the provenance of a Ray build
-    (its cluster), in place of this machine's."""
-    shards = check_shards(out, plan)
+    (its cluster), in place of this machine's; ``reported``: see :func:`check_shards`."""
+    shards = check_shards(out, plan, reported)
     problems = list(plan["source_problems"])
     for s in shards:
         problems += s.pop("problems")

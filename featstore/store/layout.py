@@ -8,10 +8,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
+
+from featstore.errors import DiskFull
 
 FORMAT_VERSION = 1
 PLAN = "plan.json"
@@ -35,20 +39,37 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def publish(tmp: Path, final: Path) -> None:
-    """Make a fully written temporary file visible under its final name, crash-safely."""
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
+_write = os.write  # tests replace it to fail at a chosen byte
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def write_bytes_atomic(path: Path, data) -> None:
+    """Write ``data`` (bytes or a buffer) to ``path`` crash-safely: under a temporary name,
+    fsynced, then renamed. A full disk is a DiskFull naming ``path`` and the bytes it needs,
+    found before the file is created where free space says so, and no temporary is left."""
+    view = memoryview(data).cast("B")
+    tmp = path.with_name(TMP_PREFIX + path.name)
+    if shutil.disk_usage(path.parent).free < len(view):
+        raise DiskFull(path, len(view))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        done = 0
+        while done < len(view):
+            done += _write(fd, view[done:])
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        if exc.errno in NO_SPACE:
+            raise DiskFull(path, len(view)) from None
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(TMP_PREFIX + path.name)
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-    publish(tmp, path)
+    write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 
 
 def sha256_file(path: Path) -> str:

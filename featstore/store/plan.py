@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from featstore.errors import UserError
@@ -19,6 +20,7 @@ from featstore.store.layout import (
     shard_name,
     write_json_atomic,
 )
+from featstore.store.shards import BadShard, read_shard
 
 
 def make_plan(corpus: Corpus, params: dict, shard_size: int) -> dict:
@@ -37,10 +39,14 @@ def adopt_plan(out: Path, plan: dict) -> dict:
     when it is the same build; a different build is a UserError naming the first difference."""
     path = out / PLAN
     if not path.exists():
+        if any((out / SHARDS).glob("shard-*.h5")):  # nothing says which build made them
+            raise UserError(f"cannot --resume {out}: it has shards but no {PLAN}, so nothing "
+                            "says which build made them; build into a new --out, or remove "
+                            f"{out / SHARDS}")
         (out / INDEX).unlink(missing_ok=True)
         write_json_atomic(path, plan)
         return plan
-    old = json.loads(path.read_text())
+    old = read_plan(out)
     new = json.loads(json.dumps(plan))  # JSON round trip so tuples and lists compare equal
     for key in ("params", "utterances", "shards"):
         if old.get(key) != new[key]:
@@ -48,6 +54,19 @@ def adopt_plan(out: Path, plan: dict) -> dict:
             raise UserError(f"cannot --resume {out}: the build differs from the one started "
                             f"there ({key}: {diff}); use --overwrite to start again")
     return old
+
+
+def read_plan(out: Path) -> dict:
+    """The stored plan; a UserError naming the file when it cannot be read."""
+    path = out / PLAN
+    try:
+        plan = json.loads(path.read_text())
+        if not isinstance(plan, dict) or not {"params", "utterances", "shards"} <= set(plan):
+            raise ValueError("not a build plan")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{path} is damaged ({str(exc)[:80]}): the build there cannot be "
+                        "resumed; rebuild it with --overwrite") from None
+    return plan
 
 
 def _first_difference(a, b) -> str:
@@ -67,8 +86,23 @@ def shard_utterances(plan: dict, shard: int) -> list[Utterance]:
 
 
 def pending_shards(out: Path, plan: dict) -> list[int]:
-    """Shards not yet published under their final name: what a (resumed) build must do."""
-    return [i for i in range(len(plan["shards"])) if not (out / SHARDS / shard_name(i)).exists()]
+    """Shards a (resumed) build must make: those not published, and those published but not
+    the planned shard (truncated, another plan's, other utterances: see
+    :func:`featstore.store.shards.read_shard`), which are removed, with one line each, so a
+    resume rebuilds them instead of failing on them every time."""
+    pending = []
+    for i in range(len(plan["shards"])):
+        path = out / SHARDS / shard_name(i)
+        if path.exists():
+            try:
+                read_shard(path, plan, i)
+                continue
+            except BadShard as exc:
+                print(f"featstore build: {path} is not the planned shard ({exc}): building it "
+                      "again", file=sys.stderr)
+                path.unlink()
+        pending.append(i)
+    return pending
 
 
 def remove_temporaries(out: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from featstore.errors import UserError
 from featstore.store.layout import INDEX, META_COLUMNS, META_NUMERIC, PLAN, SHARDS
+from featstore.store.rows import row_indices
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,13 +43,26 @@ class Store:
                 raise UserError(f"store {self.path} is incomplete: finish it with "
                                 "`featstore build ... --resume`")
             raise UserError(f"{self.path} is not a feature store (no {INDEX})")
-        self.index = json.loads(index.read_text())
-        self.features = {
-            name: FeatureInfo(name, tuple(f["shape"]), f["dtype"], f.get("params", {}))
-            for name, f in self.index["features"].items()
-        }
-        self.shards = self.index["shards"]
-        self.offsets = np.cumsum([0] + [s["rows"] for s in self.shards])
+        try:
+            self.index = json.loads(index.read_text())
+            self.features = {
+                name: FeatureInfo(name, tuple(f["shape"]), f["dtype"], f.get("params", {}))
+                for name, f in self.index["features"].items()
+            }
+            self.shards = self.index["shards"]
+            self.offsets = np.cumsum([0] + [int(s["rows"]) for s in self.shards])
+            files = [self.path / SHARDS / s["file"] for s in self.shards]
+            lacking = {"provenance", "problems"} - set(self.index)
+            if lacking:
+                raise KeyError(f"no {', '.join(sorted(lacking))}")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{index} is damaged ({_reason(exc)}): rewrite it with the build's "
+                            "command and --resume") from None
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise UserError(f"store {self.path} is missing shard(s) {', '.join(missing[:3])}"
+                            f"{' ...' if len(missing) > 3 else ''}: rebuild them with the "
+                            "build's command and --resume")
         self._files: dict[int, h5py.File] = {}
         self._pid = os.getpid()
 
@@ -72,7 +86,7 @@ class Store:
         parts = []
         for i in range(len(self.shards)):
             grp = self._file(i)["meta"]
-            cols = {c: np.char.decode(grp[c][()], "ascii") for c in META_COLUMNS}
+            cols = {c: np.char.decode(grp[c][()], "utf-8") for c in META_COLUMNS}
             cols.update({c: grp[c][()] for c in META_NUMERIC})
             parts.append(pd.DataFrame(cols))
         if not parts:
@@ -81,18 +95,12 @@ class Store:
 
     # -- features ---------------------------------------------------------------------------
     def load(self, name: str, rows=None) -> np.ndarray:
-        """Feature ``name`` for ``rows`` (indices or boolean mask; None = all), in that order."""
+        """Feature ``name`` for ``rows`` (indices or a boolean mask of one entry per row; None =
+        all), in that order; other ``rows`` are a UserError."""
         if name not in self.features:
             raise KeyError(f"store has no feature '{name}'; it has {sorted(self.features)}")
         info = self.features[name]
-        if rows is None:
-            rows = np.arange(len(self))
-        rows = np.asarray(rows)
-        if rows.dtype == bool:
-            rows = np.flatnonzero(rows)
-        rows = rows.astype(np.int64)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            raise IndexError(f"row index out of range [0, {len(self)})")
+        rows = row_indices(rows, len(self))
         out = np.empty((len(rows), *info.shape), dtype=info.dtype)
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
@@ -108,7 +116,13 @@ class Store:
         if os.getpid() != self._pid:  # forked: never reuse the parent's handles
             self._files, self._pid = {}, os.getpid()
         if i not in self._files:
-            self._files[i] = h5py.File(self.path / SHARDS / self.shards[i]["file"], "r")
+            path = self.path / SHARDS / self.shards[i]["file"]
+            try:
+                self._files[i] = h5py.File(path, "r")
+            except OSError as exc:
+                raise UserError(f"shard {path} is damaged ({_reason(exc)}): `featstore verify "
+                                f"{self.path}` names what is wrong; remove the shard and rerun "
+                                "the build's command with --resume") from None
         return self._files[i]
 
     def close(self) -> None:
@@ -140,6 +154,11 @@ class Store:
         from featstore.store.export import to_hf
 
         return to_hf(self, features, rows, where)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:100]
 
 
 def _read_rows(ds: h5py.Dataset, local: np.ndarray) -> np.ndarray:

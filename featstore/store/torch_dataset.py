@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from featstore.store.rows import row_indices
 
 
 class StoreDataset(Dataset):
@@ -18,7 +19,7 @@ class StoreDataset(Dataset):
         for name in self.features:
             if name not in store.features:
                 raise KeyError(f"store has no feature '{name}'")
-        self.rows = np.arange(len(store)) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.rows = row_indices(rows, len(store))  # a mask selects rows, never indices 0/1
         self.labels = None if label is None else store.meta[label].to_numpy()[self.rows]
 
     def __len__(self) -> int:

@@ -18,10 +18,20 @@ def verify(path) -> list[str]:
         return [f"{root}: no {INDEX} (not a store, or an unfinished build)"]
     try:
         index = json.loads((root / INDEX).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        return [f"{INDEX}: unreadable ({exc})"]
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [f"{INDEX}: unreadable ({str(exc)[:80]})"]
+    if not isinstance(index, dict) or not {"shards", "features", "num_rows"} <= set(index):
+        return [f"{INDEX}: damaged (not a store index)"]
     errors = []
-    plan = json.loads((root / PLAN).read_text()) if (root / PLAN).exists() else None
+    plan = None
+    if (root / PLAN).exists():
+        try:
+            plan = json.loads((root / PLAN).read_text())
+            len(plan["shards"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            errors.append(f"{PLAN}: damaged ({str(exc)[:80]}); the store reads, but cannot be "
+                          "resumed")
+            plan = None
     if plan is not None and len(plan["shards"]) != len(index["shards"]):
         errors.append(f"index lists {len(index['shards'])} shards, plan has {len(plan['shards'])}")
     total = 0

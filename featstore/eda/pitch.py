@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from featstore.eda import COLORS, GENDERS, _md_table, _new_figure, _save, cohens_d
+from featstore.eda.figures import COLORS, new_figure, save
+from featstore.eda.markdown import md_table
+from featstore.eda.stats import GENDERS, cohens_d
 from featstore.pitch_stats import pitch_stats
 from featstore.pooling import valid_frames
 
@@ -58,7 +60,7 @@ def f0_table(stats: np.ndarray, genders: np.ndarray, speakers: np.ndarray) -> pd
 def plot_f0(frames_f0: np.ndarray, stats: np.ndarray, genders: np.ndarray, path: Path) -> None:
     """Densities by gender on a log-frequency axis: F0 of all voiced frames (left) and each
     chunk's median F0 (right)."""
-    fig = _new_figure(figsize=(11, 4), layout="constrained")
+    fig = new_figure(figsize=(11, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
     bins = np.geomspace(50, 500, 46)
     for g in GENDERS:
@@ -81,7 +83,7 @@ def plot_f0(frames_f0: np.ndarray, stats: np.ndarray, genders: np.ndarray, path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.suptitle("F0 by gender (density)")
-    _save(fig, path)
+    save(fig, path)
 
 
 def render(table: pd.DataFrame) -> list[str]:
@@ -90,7 +92,7 @@ def render(table: pd.DataFrame) -> list[str]:
     return [
         "", "## 5. Pitch (F0) by gender", "",
         f"![F0 by gender]({FIGURE})", "",
-        _md_table(table, floatfmt=".1f"), "",
+        md_table(table, floatfmt=".1f"), "",
         f"Cohen's d of median log-F0 (F - M): {d_chunks:+.2f} over chunks, {d_spk:+.2f} over "
         "speakers (one mean of chunk medians per speaker). Chunks without a voiced frame "
         f"({table.attrs['unvoiced_chunks']}) are left out.", "",

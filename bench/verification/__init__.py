@@ -1,0 +1,1 @@
+"""Speaker verification: trials, scoring backends, EER / minDCF and their intervals."""
