@@ -24,7 +24,7 @@ from bench.config import Config, ConfigError, ModelPlan, device_kind
 from bench.crosscorpus import cross_split
 from bench.splits import Split, check_split, in_subsets, make_split
 from bench.tasks import TASKS
-from bench.views import ViewError, parse_view
+from bench.views import ViewError, expand, parse_view
 from featstore.store.reader import Store
 
 CHECKPOINT_FROM_STORE = ("hf-finetune",)  # fine-tune the model the store's features came from
@@ -131,14 +131,17 @@ def plan(config: Config, store: Store, device: str,
     cells = []
     for task in config.tasks.values():
         verification = TASKS[task.name].kind == "verification"
-        for view, model in task.combinations():
+        # NAME:each -> one view per stored layer of NAME (bench.views.expand)
+        pairs = [(name, view, model) for name, model in task.combinations()
+                 for view in expand(name, store)]
+        for name, view, model in pairs:
             context["store"] = store_key(store, _view_features(view))
             # a verification backend has no parameters, search or selection, and every seed
             mp = backend_plan(config.seeds) if verification else config.model_plan(model, device)
             params = dict(mp.params)
             if model in CHECKPOINT_FROM_STORE and params.get("checkpoint") is None:
                 params["checkpoint"] = default_checkpoint(store)  # None: see missing_inputs
-            search = task.search_for(view, model)
+            search = task.search_for(name, model)
             search = mp.search if search is None else search
             for seed in mp.seeds:
                 payload = {**context, "task": task.name, "subsets": task.subsets,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench import stats
+from bench import layer_report, stats
 from bench.crosscorpus import CROSS_NOTE, combined_interval
 from bench.report_plots import confusion_png, leaderboard_png
 from bench.results import LEADERBOARD
@@ -35,7 +35,8 @@ INTERVAL_NOTE = (
 
 
 def write(run_dir: Path, records: list[dict], env: dict, notes: dict[str, list[str]]) -> None:
-    (run_dir / LEADERBOARD).write_text(leaderboard(records, env, notes))
+    layers = layer_report.write(run_dir, records, _interval)  # accuracy by layer, weights
+    (run_dir / LEADERBOARD).write_text(leaderboard(records, env, notes) + layers)
     tasks = list(dict.fromkeys(r["task"] for r in records))
     panels = [(task, classifier_rows(records, task)) for task in tasks]
     if any(rows for _, rows in panels):

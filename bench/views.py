@@ -7,11 +7,16 @@
                                    fraction, no-voiced-frame flag (featstore.pitch_stats)
     fbank                  vector  per-chunk mean and std of each Kaldi log-mel bin (2 x 80)
     fbank-frames           frames  the Kaldi log-mel frames as stored, [n, 198, 80]
-    wav2vec2:<layers>      vector  pooled mean and std of wav2vec2 layer(s), concatenated (2 x D);
-                                   <layers> is one layer (6), a list (0,6,12), a range (4-8) or
-                                   all. Several layers are averaged uniformly: the unlearned
-                                   version of SUPERB's layer-weighted sum.
-    wav2vec2-frames:<l>    frames  frame-level states of layer l (build with --frames-layers l)
+    dvector, xvector       vector  the stored speaker embedding of each chunk
+    <up>:<layers>          vector  pooled mean and std of layer(s) of an upstream <up> (wav2vec2,
+                                   or the NAME of a NAME=MODEL feature: hubert:6), concatenated
+                                   (2 x D); <layers> is one layer (6), a list (0,6,12), a range
+                                   (4-8) or all. Several layers are averaged uniformly, never
+                                   concatenated: the unlearned version of SUPERB's layer-weighted
+                                   sum. In a config, <up>:each is one view per stored layer.
+    <up>:layers            layers  every layer's [mean | std] kept apart, [n, L, 2 x D]: the
+                                   input of the layer-weights model (a learned weighted sum)
+    <up>-frames:<l>        frames  frame-level states of layer l (build with --frames-layers l)
     audio                  audio   the int16 waveform of each chunk
     <view>+<view>...       vector  vector views side by side, e.g. mfcc+pitch
 
@@ -36,7 +41,7 @@ from featstore.pooling import deltas, masked_mean_std, valid_frames
 from featstore.store.reader import FeatureInfo, Store
 from models.inputs import Frames
 
-KINDS = ("vector", "frames", "audio")
+KINDS = ("vector", "frames", "audio", "layers")
 BLOCK = 2048  # rows per read when pooling: bounds the float32 copy of [n, L, D] float16 arrays
 
 # name syntax -> (kind, description), for `bench list` and error messages
@@ -49,11 +54,17 @@ CATALOGUE = {
               "fraction, flag for chunks without a voiced frame"),
     "fbank": ("vector", "per-chunk mean and std of each Kaldi log-mel bin"),
     "fbank-frames": ("frames", "Kaldi log-mel frames as stored [n, frames, bins]"),
-    "wav2vec2:<layer>": ("vector", "pooled mean+std of one wav2vec2 layer, e.g. wav2vec2:6"),
-    "wav2vec2:<list|range|all>": ("vector", "uniform average over layers of pooled mean+std, "
-                                  "e.g. wav2vec2:0,6,12, wav2vec2:4-8, wav2vec2:all"),
-    "wav2vec2-frames:<layer>": ("frames", "frame-level states of one layer (needs "
-                                "--frames-layers at build)"),
+    "dvector": ("vector", "Resemblyzer's pretrained GE2E speaker embedding (256)"),
+    "xvector": ("vector", "the embedding of the store's *ForXVector checkpoint"),
+    "<upstream>:<layer>": ("vector", "pooled mean+std of one layer of wav2vec2 or a NAME=MODEL "
+                           "upstream, e.g. wav2vec2:6, hubert:6"),
+    "<upstream>:<list|range|all>": ("vector", "uniform average over layers of pooled mean+std, "
+                                    "e.g. wav2vec2:0,6,12, hubert:0-4, wavlm:all"),
+    "<upstream>:each": ("vector", "config only: one view per stored layer (a layer sweep)"),
+    "<upstream>:layers": ("layers", "every stored layer's pooled mean+std kept apart "
+                          "[n, layers, 2 x D], for layer-weights"),
+    "<upstream>-frames:<layer>": ("frames", "frame-level states of one layer (needs "
+                                  "--frames-layers at build)"),
     "audio": ("audio", "int16 waveform of each chunk"),
     "<view>+<view>": ("vector", "vector views side by side, e.g. mfcc+pitch, "
                       "mfcc+pitch+wav2vec2:6"),
@@ -85,9 +96,12 @@ class View:
         raise NotImplementedError
 
 
-def _missing(store: Store, view: str, extractor: str, extra: str = "") -> ViewError:
-    built = list(store.provenance.get("params", {}).get("features", []))
-    flag = ",".join(dict.fromkeys([*built, extractor]))
+def _missing(store: Store, view: str, extractor: str, extra: str = "",
+             entry: str | None = None) -> ViewError:
+    params = store.provenance.get("params", {})
+    entries = params.get("entries", {})  # NAME=MODEL features, as given
+    built = [entries.get(f, f) for f in params.get("features", [])]
+    flag = ",".join(dict.fromkeys([*built, entry or extractor]))
     return ViewError(f"view '{view}': store {store.path} has no {extractor} features: rebuild "
                      f"with `featstore build --features {flag}{extra}`")
 
@@ -171,17 +185,27 @@ class ConcatView(View):
         return np.concatenate([p.load(store, rows) for p in self.parts], axis=1)
 
 
+def _entry(feature: str) -> str:
+    return feature if feature == "wav2vec2" else f"{feature}=MODEL"
+
+
 @dataclass(frozen=True)
-class Wav2Vec2View(View):
+class UpstreamView(View):
+    """Pooled states of a self-supervised upstream stored as ``feature`` (wav2vec2, hubert...):
+    vector = the uniform average over ``layers`` of [mean | std]; ``stack`` (kind "layers") =
+    each layer's [mean | std] kept apart, [n, layers, 2 x D]."""
+
+    feature: str = "wav2vec2"
     layers: tuple[int, ...] | None = None  # None: every stored layer
+    stack: bool = False
 
     def uses(self) -> tuple[str, ...]:
-        return ("wav2vec2/mean", "wav2vec2/std")
+        return (f"{self.feature}/mean", f"{self.feature}/std")
 
     def _positions(self, store: Store) -> list[int]:
-        if "wav2vec2/mean" not in store.features:
-            raise _missing(store, self.name, "wav2vec2")
-        stored = list(store.features["wav2vec2/mean"].params.get("layers", []))
+        if f"{self.feature}/mean" not in store.features:
+            raise _missing(store, self.name, self.feature, entry=_entry(self.feature))
+        stored = list(store.features[f"{self.feature}/mean"].params.get("layers", []))
         if self.layers is None:
             return list(range(len(stored)))
         absent = [layer for layer in self.layers if layer not in stored]
@@ -194,41 +218,72 @@ class Wav2Vec2View(View):
     def check(self, store: Store) -> None:
         self._positions(store)
 
+    def stored_layers(self, store: Store) -> list[int]:
+        stored = store.features[f"{self.feature}/mean"].params.get("layers", [])
+        return [stored[i] for i in self._positions(store)]
+
     def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
-        self._positions(store)  # a ViewError for layers the store lacks
-        dim = store.features["wav2vec2/mean"].shape[-1]
-        out = np.empty((len(rows), 2 * dim), dtype=np.float32)
+        pos = self._positions(store)  # a ViewError for layers the store lacks
+        dim = store.features[f"{self.feature}/mean"].shape[-1]
+        shape = (len(rows), len(pos), 2 * dim) if self.stack else (len(rows), 2 * dim)
+        out = np.empty(shape, dtype=np.float32)
         for i in range(0, len(rows), BLOCK):
             part = rows[i : i + BLOCK]
             # the mean over layers of [mean | std] is [mean over layers | std over layers];
             # only the chosen layers are read (each layer is its own column of HDF5 chunks)
             for j, stat in enumerate(("mean", "std")):
-                block = store.load(f"wav2vec2/{stat}", part, layers=self.layers)
-                out[i : i + BLOCK, j * dim : (j + 1) * dim] = block.astype(np.float32).mean(1)
+                block = store.load(f"{self.feature}/{stat}", part,
+                                   layers=self.layers).astype(np.float32)
+                if self.stack:
+                    out[i : i + BLOCK, :, j * dim : (j + 1) * dim] = block
+                else:
+                    out[i : i + BLOCK, j * dim : (j + 1) * dim] = block.mean(axis=1)
         return out
 
 
 @dataclass(frozen=True)
-class Wav2Vec2FramesView(View):
+class UpstreamFramesView(View):
+    feature: str = "wav2vec2"
     layer: int = 0
 
     def uses(self) -> tuple[str, ...]:
-        return (f"wav2vec2/frames/{self.layer}",)
+        return (f"{self.feature}/frames/{self.layer}",)
 
     def check(self, store: Store) -> None:
-        if f"wav2vec2/frames/{self.layer}" in store.features:
+        if f"{self.feature}/frames/{self.layer}" in store.features:
             return
         stored = sorted(int(n.rsplit("/", 1)[1]) for n in store.features
-                        if n.startswith("wav2vec2/frames/"))
-        if "wav2vec2/mean" not in store.features:
-            raise _missing(store, self.name, "wav2vec2", f" --frames-layers {self.layer}")
+                        if n.startswith(f"{self.feature}/frames/"))
+        if f"{self.feature}/mean" not in store.features:
+            raise _missing(store, self.name, self.feature, f" --frames-layers {self.layer}",
+                           _entry(self.feature))
         raise ViewError(f"view '{self.name}': store {store.path} has no frame-level states of "
                         f"layer {self.layer} (stored frame layers: "
                         f"{', '.join(map(str, stored)) or 'none'}): rebuild with "
                         f"`featstore build ... --frames-layers {self.layer}`")
 
     def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
-        return store.load(f"wav2vec2/frames/{self.layer}", rows)
+        return store.load(f"{self.feature}/frames/{self.layer}", rows)
+
+
+@dataclass(frozen=True)
+class EmbeddingView(View):
+    """A stored per-chunk embedding as it is (dvector, xvector)."""
+
+    def uses(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def check(self, store: Store) -> None:
+        if self.name not in store.features:
+            entry = "xvector=MODEL" if self.name == "xvector" else None
+            raise _missing(store, self.name, self.name, entry=entry)
+
+    def load(self, store: Store, rows: np.ndarray) -> np.ndarray:
+        return store.load(self.name, rows).astype(np.float32, copy=False)
+
+
+# compatibility names
+Wav2Vec2View, Wav2Vec2FramesView = UpstreamView, UpstreamFramesView
 
 
 @dataclass(frozen=True)
@@ -262,10 +317,13 @@ def parse_layers(text: str) -> tuple[int, ...] | None:
     return tuple(dict.fromkeys(layers))
 
 
-VALID = ("mfcc, mfcc-deltas, mfcc-frames, pitch, fbank, fbank-frames, "
-         "wav2vec2:<layer|list|range|all> (e.g. wav2vec2:6, wav2vec2:0,6,12, wav2vec2:4-8, "
-         "wav2vec2:all), wav2vec2-frames:<layer>, audio, and vector views joined with + "
-         "(e.g. mfcc+pitch)")
+VALID = ("mfcc, mfcc-deltas, mfcc-frames, pitch, fbank, fbank-frames, dvector, xvector, "
+         "<upstream>:<layer|list|range|all|layers> for wav2vec2 or a NAME=MODEL upstream "
+         "(e.g. wav2vec2:6, hubert:0,6,12, wavlm:4-8, hubert:all, hubert:layers), "
+         "<upstream>-frames:<layer>, audio, and vector views joined with + (e.g. mfcc+pitch)")
+EMBEDDINGS = ("dvector", "xvector")
+BUILT_IN = ("mfcc", "mfcc-deltas", "pitch", "fbank", "audio", *EMBEDDINGS)
+UPSTREAM = re.compile(r"^[a-z][a-z0-9_]*$")  # featstore.extractors.upstream.NAME
 
 
 def parse_view(name: str) -> View:
@@ -281,12 +339,20 @@ def parse_view(name: str) -> View:
         return PitchView(name, "vector")
     if name == "audio":
         return AudioView(name, "audio")
+    if name in EMBEDDINGS:
+        return EmbeddingView(name, "vector")
     head, sep, arg = name.partition(":")
+    feature = head.removesuffix("-frames")
     try:
-        if head == "wav2vec2" and sep:
-            return Wav2Vec2View(name, "vector", layers=parse_layers(arg))
-        if head == "wav2vec2-frames" and sep and arg.isdigit():
-            return Wav2Vec2FramesView(name, "frames", layer=int(arg))
+        if sep and UPSTREAM.match(feature) and feature not in BUILT_IN:
+            if head.endswith("-frames") and arg.isdigit():
+                return UpstreamFramesView(name, "frames", feature=feature, layer=int(arg))
+            if arg == "each":  # expanded against the store by bench.plan (expand)
+                return UpstreamView(name, "vector", feature=feature)
+            if arg == "layers":
+                return UpstreamView(name, "layers", feature=feature, stack=True)
+            if not head.endswith("-frames"):
+                return UpstreamView(name, "vector", feature=feature, layers=parse_layers(arg))
     except ValueError:
         pass
     raise ViewError(f"unknown feature view '{name}'; valid views: {VALID}")
@@ -327,9 +393,27 @@ def store_views(store: Store) -> list[str]:
     names = ["mfcc", "mfcc-deltas", "mfcc-frames"] if "mfcc" in store.features else []
     names += ["pitch"] if "pitch/f0" in store.features else []
     names += ["fbank", "fbank-frames"] if "fbank" in store.features else []
-    if "wav2vec2/mean" in store.features:
-        layers = store.features["wav2vec2/mean"].params.get("layers", [])
-        names += [f"wav2vec2:{layer}" for layer in layers] + ["wav2vec2:all"]
-    names += sorted((f"wav2vec2-frames:{n.rsplit('/', 1)[1]}" for n in store.features
-                     if n.startswith("wav2vec2/frames/")), key=lambda s: int(s.split(":")[1]))
+    names += [e for e in EMBEDDINGS if e in store.features]
+    for feature in upstreams(store):
+        layers = store.features[f"{feature}/mean"].params.get("layers", [])
+        names += [f"{feature}:{layer}" for layer in layers] + [f"{feature}:all",
+                                                               f"{feature}:layers"]
+        names += sorted((f"{feature}-frames:{n.rsplit('/', 1)[1]}" for n in store.features
+                         if n.startswith(f"{feature}/frames/")), key=lambda s: int(s.split(":")[1]))
     return names + (["audio"] if "audio" in store.features else [])
+
+
+def upstreams(store: Store) -> list[str]:
+    """The self-supervised features a store holds (wav2vec2 and NAME=MODEL ones)."""
+    return [n.split("/")[0] for n in store.features if n.count("/") == 1 and n.endswith("/mean")]
+
+
+def expand(name: str, store: Store) -> list[str]:
+    """A config's view name as concrete views: ``NAME:each`` is one view per layer the store
+    holds of NAME (a layer sweep); any other name, or NAME:each when the store lacks NAME (its
+    check then says why), is itself."""
+    feature, sep, arg = name.partition(":")
+    if not sep or arg != "each" or f"{feature}/mean" not in store.features:
+        return [name]
+    return [f"{feature}:{layer}"
+            for layer in store.features[f"{feature}/mean"].params.get("layers", [])]

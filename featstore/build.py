@@ -101,7 +101,15 @@ def plan_params(cfg: BuildConfig, extractors: list) -> dict:
         "chunk_seconds": cfg.chunk_seconds, "chunk_policy": audio.CHUNK_POLICY,
         "shard_size": cfg.shard_size, "source": cfg.source, "subsets": cfg.subsets,
         "speakers": cfg.speakers, "seed": cfg.seed,
-    } | ({"source_options": cfg.source_options} if cfg.source_options else {})
+    } | ({"source_options": cfg.source_options} if cfg.source_options else {}) \
+      | _entries(extractors)
+
+
+def _entries(extractors: list) -> dict:
+    """NAME=MODEL features: the --features entry that rebuilds each (only when there are
+    some: plans written before this key still resume)."""
+    entries = {e.name: e.entry for e in extractors if getattr(e, "entry", e.name) != e.name}
+    return {"entries": entries} if entries else {}
 
 
 def build_shards(out: Path, plan: dict, shards: list[int], extractors: list,

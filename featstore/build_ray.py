@@ -34,7 +34,7 @@ from featstore.store.layout import PLAN, SHARDS, sha256_file, shard_name
 RETRIES = 3  # restarts of a dead actor, and retries of its shard
 CRASH_HOOK = "FEATSTORE_TEST_RAY_CRASH"  # tests only: "SHARD:MARKER" kills the worker once
 GPU_SHARE_LIGHT = 0.25  # GPU per actor when no feature needs a whole one (MFCC, audio)
-HEAVY = ("wav2vec2",)
+LIGHT = ("mfcc", "pitch", "fbank", "audio", "dvector")  # extractors that share a GPU
 
 
 @dataclass
@@ -63,7 +63,7 @@ class RayBuild:
     def resources(self, features: list[str]) -> dict:
         if not self.device.startswith("cuda"):
             return {"num_cpus": 1}
-        heavy = any(f in HEAVY for f in features)
+        heavy = any(f not in LIGHT for f in features)  # any model: wav2vec2, NAME=MODEL
         return {"num_cpus": 1, "num_gpus": 1 if heavy else GPU_SHARE_LIGHT}
 
     def workers(self, res: dict, pending: int) -> int:
@@ -178,7 +178,9 @@ class ShardBuilder:
         self.plan = json.loads((self.out / PLAN).read_text())
         opts = self.cfg.extract
         try:
-            self.extractors = load_extractors(self.plan["params"]["features"], opts)
+            entries = self.plan["params"].get("entries", {})  # NAME=MODEL features
+            self.extractors = load_extractors(
+                [entries.get(n, n) for n in self.plan["params"]["features"]], opts)
         except UserError as exc:
             return f"Ray worker on {ray_cluster.node_name()}: {exc}"
         mine = json.loads(json.dumps({e.name: e.params() for e in self.extractors}))

@@ -2,7 +2,8 @@
 
 "vector" = [n, d] float, "frames" = [n, T, d] per-chunk frame sequences (a plain array, or
 :class:`Frames`: the array with each chunk's number of valid frames), "audio" = [n, samples]
-int16 or float waveforms at 16 kHz.
+int16 or float waveforms at 16 kHz, "layers" = [n, L, d] one pooled vector per
+layer of an upstream.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from featstore.pcm import PCM_SCALE
 
-INPUT_KINDS = ("vector", "frames", "audio")
+INPUT_KINDS = ("vector", "frames", "audio", "layers")
 
 
 def as_vectors(X: Any, dtype: Any = np.float32) -> np.ndarray:

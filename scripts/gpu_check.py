@@ -1,10 +1,12 @@
 """The GPU check (run it with ``bash scripts/gpu-check.sh``): is the CUDA path right, and fast?
 
-1. parity: every registered extractor on the device against the same extractor on the CPU,
+1. parity: every registered extractor (and NAME=MODEL upstreams: HuBERT, a layer-norm WavLM,
+   a WavLMForXVector, random weights) on the device against the same extractor on the CPU,
    for the same chunks of real speech (the LibriSpeech sample shipped in the package). MFCC:
    max abs difference < 0.01 (the librosa tolerance); wav2vec2 (base-sized, random weights,
    made here): cosine similarity of every pooled vector, device compute dtype (bf16 on CUDA)
-   against float32 on the CPU, >= 0.999; any other extractor (pitch, fbank, ...): >= 99.9% of
+   against float32 on the CPU, >= 0.999 (the same for the upstreams, xvector and dvector);
+   any other extractor (pitch, fbank, ...): >= 99.9% of
    values within 1e-3 relative;
 2. speed, x real time on the sample tiled to ``--seconds`` of audio: the input pipeline alone
    (decode threads + batching), the shard writer alone, the MFCC extractor alone and
@@ -97,7 +99,27 @@ def cosines(ref, got):
     return num / np.maximum(den, 1e-30)
 
 
-def parity(device: str, model: Path, n_chunks: int) -> dict:
+# NAME=MODEL features checked beside the registry: random models of these families, made
+# base-sized (or tiny with --small) next to the wav2vec2 one; wavlm with a layer-norm encoder
+# (the attention-mask path), xvector a WavLMForXVector
+UPSTREAM_ENTRIES = {"hubert": ("hubert", False, False), "wavlm": ("wavlm", True, False),
+                    "xvector": ("wavlm", False, True)}
+
+
+def named_entries(folder: Path, tiny: bool) -> list[str]:
+    """``NAME=PATH`` entries for UPSTREAM_ENTRIES' models (made once, saved in ``folder``)."""
+    from featstore.perf.wav2vec2 import save_random_upstream
+
+    out = []
+    for name, (family, layer_norm, xvector) in UPSTREAM_ENTRIES.items():
+        path = folder / f"{name}-random"
+        if not path.exists():
+            save_random_upstream(path, family, tiny=tiny, layer_norm=layer_norm, xvector=xvector)
+        out.append(f"{name}={path}")
+    return out
+
+
+def parity(device: str, model: Path, n_chunks: int, tiny: bool = True) -> dict:
     import torch
 
     from featstore.extractors import NAMES, ExtractorOptions, make_extractor
@@ -105,7 +127,7 @@ def parity(device: str, model: Path, n_chunks: int) -> dict:
     x, counts, _ = chunks_of_sample(n_chunks)
     xt, nt = torch.from_numpy(x), torch.from_numpy(counts)
     out = {"chunks": len(x)}
-    for name in NAMES:
+    for name in [*NAMES, *named_entries(model.parent, tiny)]:
         entry: dict = {}
         try:
             cpu = make_extractor(name, ExtractorOptions(device="cpu", model=str(model),
@@ -114,10 +136,10 @@ def parity(device: str, model: Path, n_chunks: int) -> dict:
             ref, got = cpu.extract(xt, nt), dev.extract(xt.to(device), nt.to(device))
             for key in ref:
                 entry[key] = compare_arrays(ref[key], got[key])
-            if name == "wav2vec2":
-                entry["compute_dtype"] = dev.compute_dtype
-                cos = [cosines(ref[k], got[k]).min() for k in ("wav2vec2/mean", "wav2vec2/std")]
-                entry["min_cosine"] = float(min(cos))
+            name = name.split("=")[0]
+            if name in ("wav2vec2", "dvector") or name in UPSTREAM_ENTRIES:
+                entry["compute_dtype"] = getattr(dev, "compute_dtype", "float32")
+                entry["min_cosine"] = float(min(cosines(ref[k], got[k]).min() for k in ref))
                 entry["ok"] = entry["min_cosine"] >= COSINE_MIN
             elif name == "mfcc":
                 entry["ok"] = entry["mfcc"]["max_abs_diff"] < MFCC_MAX_ABS
@@ -126,8 +148,8 @@ def parity(device: str, model: Path, n_chunks: int) -> dict:
                                   for k, v in entry.items() if isinstance(v, dict))
         except Exception as exc:  # one extractor failing must not hide the others
             entry = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-        out[name] = entry
-        log(f"parity {name}: {'ok' if entry['ok'] else 'FAILED'}")
+        out[name.split("=")[0]] = entry
+        log(f"parity {name.split('=')[0]}: {'ok' if entry['ok'] else 'FAILED'}")
     out["ok"] = all(v["ok"] for v in out.values() if isinstance(v, dict))
     return out
 
@@ -336,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"made a random {'tiny' if args.small else 'base-sized'} wav2vec2 in {model}")
         base = ("torch", "torchaudio", "numpy", "soundfile")
         run_section(summary, "parity", base, lambda: parity(device, model, 8 if args.small
-                                                            else 64))
+                                                            else 64, args.small))
         run_section(summary, "speed", (*base, "h5py", "tqdm", "transformers"),
                     lambda: speed(device, model, seconds, tmp))
         if "wav2vec2" in summary["speed"]:

@@ -12,6 +12,11 @@ fi
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # shellcheck disable=SC2086
-    .venv/bin/python -m pip install -q $PINS -e ".[dev,ray,lhotse]"
+    .venv/bin/python -m pip install -q $PINS -e ".[dev,ray,lhotse,resemblyzer]"
+    # d-vector weights: Resemblyzer's pure-Python wheel alone (its webrtcvad dependency would
+    # need a C compiler; webrtcvad-wheels above provides the module prebuilt). A failure here
+    # only means `featstore build` skips dvector with a notice.
+    .venv/bin/python -m pip install -q --no-deps "resemblyzer==0.1.4" \
+        || echo "setup: resemblyzer not installed: dvector features will be skipped" >&2
     echo "$stamp" > .venv/.setup-stamp
 fi

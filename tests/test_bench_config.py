@@ -70,6 +70,13 @@ def test_repo_benchmarks_yaml_is_valid():
     assert c.selection == "cv" and c.folds == 5
     assert ("audio", "hf-finetune") in c.tasks["gender"].combinations()
     assert ("wav2vec2:all", "pca-kmeans") in c.tasks["speaker"].combinations()
+    for task, names in (("gender", ("logreg", "mlp")),
+                         ("speaker", ("logreg", "mlp", "gmm", "pca-kmeans"))):
+        combos = c.tasks[task].combinations()
+        assert all(("dvector", m) in combos for m in names)
+        for up in ("wav2vec2", "hubert", "wavlm"):  # the layer sweep and the learned weights
+            assert (f"{up}:each", "logreg") in combos
+            assert (f"{up}:layers", "layer-weights") in combos
     plan = c.model_plan("hf-finetune", "cpu")
     assert plan.overrides and plan.selection == "validation"  # CPU runs are marked as reduced
     assert plan.seeds == (0, 1)
@@ -197,6 +204,7 @@ def run_cli(argv: list[str]) -> int:
 def test_list_names_tasks_views_and_models(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for part in ("gender", "speaker", "wav2vec2:<layer>", "mfcc-frames", "pca-kmeans",
+    for part in ("gender", "speaker", "<upstream>:<layer>", "mfcc-frames", "pca-kmeans",
+                 "dvector", "<upstream>:layers", "layer-weights",
                  "clusterer", "hf-finetune", "frames, vector"):
         assert part in out

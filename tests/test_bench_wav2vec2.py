@@ -61,7 +61,7 @@ def test_layer_views(w2v_store):
     with pytest.raises(ViewError, match=r"stored frame layers: 1\)"):
         parse_view("wav2vec2-frames:2").check(store)
     assert store_views(store) == ["mfcc", "mfcc-deltas", "mfcc-frames", "wav2vec2:0", "wav2vec2:2",
-                                  "wav2vec2:all", "wav2vec2-frames:1", "audio"]
+                                  "wav2vec2:all", "wav2vec2:layers", "wav2vec2-frames:1", "audio"]
 
 
 def test_hf_finetune_takes_the_store_checkpoint_and_is_marked_reduced(w2v_store, tiny_model,

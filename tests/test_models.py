@@ -28,6 +28,7 @@ ALL_MODELS = {
     "pca-kmeans",
     "hf-finetune",
     "hf-pretrained",
+    "layer-weights",
 }
 
 # small, fast settings per model (the defaults are sized for real stores)
@@ -117,7 +118,7 @@ def test_registry_lists_every_model():
     for name, spec in MODELS.items():
         assert spec.name == name
         assert spec.kind in ("classifier", "clusterer")
-        assert spec.inputs and set(spec.inputs) <= {"vector", "frames", "audio"}
+        assert spec.inputs and set(spec.inputs) <= {"vector", "frames", "audio", "layers"}
         assert spec.description and "\n" not in spec.description
     assert MODELS["pca-kmeans"].kind == "clusterer"
     assert MODELS["cnn"].inputs == ("frames",)

@@ -244,3 +244,26 @@ def test_build_section_times_the_default_build_and_states_the_ceiling():
 
     text = render_markdown(result)
     assert "ceiling on" in text and "librosa once per whole file" in text
+
+
+def test_dvector_and_named_upstream_sections(tmp_path):
+    """The new extractors: batched against one chunk at a time (Resemblyzer's own embed for
+    dvector, when importable), same chunks."""
+    import importlib.util
+
+    if importlib.util.find_spec("resemblyzer") is None:  # its weights (importing it may fail)
+        pytest.skip("resemblyzer (its packaged weights) is not installed")
+    from featstore.perf.wav2vec2 import save_random_upstream
+
+    hubert = save_random_upstream(tmp_path / "tiny-hubert", "hubert")
+    rc, out = _perf("--features", f"dvector,hubert={hubert}", "--json", "--max-seconds", "8")
+    assert rc == 0
+    res = json.loads(out)
+    rows = {r["id"]: r for r in res["rows"]}
+    for name in ("dvector", "hubert"):
+        assert rows[f"{name}_batched"]["rtf"] > 0 and res["batch_size"][name] > 0
+        one = rows[f"{name}_one_at_a_time"]
+        assert one["rtf"] is None or one["rtf"] > 0
+    assert "hubert_batched_vs_one_at_a_time" in res["speedups"]
+    assert "Resemblyzer" in rows["dvector_one_at_a_time"]["note"] or \
+        "not importable" in rows["dvector_one_at_a_time"]["note"]

@@ -67,6 +67,24 @@ def test_config_round_trip(name):
     assert json.loads(json.dumps(config.to_dict()))["feature_type"] == name
 
 
+def test_a_named_upstream_is_rebuilt_under_its_name(tmp_path, synthetic_corpus):
+    from featstore.perf.wav2vec2 import save_random_upstream
+
+    hubert = save_random_upstream(tmp_path / "tiny-hubert", "hubert")
+    out = tmp_path / "s"
+    assert main(["build", "--source", str(synthetic_corpus), "--out", str(out), "--features",
+                 f"hubert={hubert}", "--device", "cpu", "--quiet", "--workers", "0",
+                 "--speakers", "2"]) == 0
+    store = featstore.open(out)
+    plan = json.loads((out / "plan.json").read_text())
+    ex = store.extractor("hubert")
+    samples, rows = _utterance(store, plan, 0)
+    got = ex(samples)
+    assert set(got) == {"hubert/mean", "hubert/std"}
+    for feature, value in got.items():
+        np.testing.assert_array_equal(value, store.load(feature, rows), err_msg=feature)
+
+
 def _rchar() -> int:
     with open("/proc/self/io") as f:
         return int(next(line for line in f if line.startswith("rchar")).split()[1])

@@ -14,11 +14,12 @@ from featstore.cli.types import (
     positive_float,
     positive_int,
 )
-from featstore.extractors import NAMES
+from featstore.extractors import ENTRY_HELP, NAMES
 from featstore.sources.hf_corpus import DEFAULT_COLUMNS
 
-DEFAULT_FEATURES = "mfcc,pitch,fbank,wav2vec2,audio"
-OPTIONAL_BY_DEFAULT = ("wav2vec2",)  # without --features, an unloadable model is a notice
+DEFAULT_FEATURES = "mfcc,pitch,fbank,wav2vec2,dvector,audio"
+# without --features, an unloadable model (or Resemblyzer's weights not installed) is a notice
+OPTIONAL_BY_DEFAULT = ("wav2vec2", "dvector")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,9 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="utterances per shard: the unit of resumption (default 256)")
     feat = p.add_argument_group("features")
     feat.add_argument("--features", type=name_list,
-                      help=f"comma list from {', '.join(NAMES)} (default {DEFAULT_FEATURES}; "
-                      "by default a wav2vec2 model that cannot be loaded is skipped with a "
-                      "notice, when named here it is an error)")
+                      help=f"comma list from {', '.join(NAMES)}, and {ENTRY_HELP} "
+                      f"(default {DEFAULT_FEATURES}; by default a wav2vec2 model that cannot be "
+                      "loaded, or dvector without its weights, is skipped with a notice, when "
+                      "named here it is an error)")
     feat.add_argument("--chunk-seconds", type=positive_float, default=2.0)
     add_extractor_arguments(feat)
     run = p.add_argument_group("run")

@@ -25,13 +25,13 @@ def add_extractor_arguments(feat: argparse._ArgumentGroup) -> None:
     feat.add_argument("--fbank-dtype", default="float16", choices=["float16", "float32"],
                       help="storage dtype of fbank frames (default float16)")
     feat.add_argument("--model", default="facebook/wav2vec2-base",
-                      help="wav2vec2 hub id or local path")
+                      help="wav2vec2 hub id or local path (other upstreams: --features NAME=MODEL)")
     feat.add_argument("--dtype", default="float16", choices=["float16", "float32"],
-                      help="storage dtype of wav2vec2 states (default float16)")
+                      help="storage dtype of wav2vec2 / upstream states (default float16)")
     feat.add_argument("--compute-dtype", default="auto", choices=["auto", "float32", "bfloat16",
                       "float16"], help="wav2vec2 compute precision (auto: bf16 on CUDA)")
-    feat.add_argument("--layers", type=int_list, help="wav2vec2 layers to keep, e.g. 0,6,12 "
-                      "or 4-8 (default all)")
+    feat.add_argument("--layers", type=int_list, help="wav2vec2 / upstream layers to keep, "
+                      "e.g. 0,6,12 or 4-8 (default all; the same for every upstream)")
     feat.add_argument("--frames-layers", type=int_list, default=(),
                       help="also keep frame-level wav2vec2 states of these layers")
 

@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     feat = p.add_argument_group("what to measure")
     feat.add_argument("--features", type=name_list, default=["mfcc"],
                       help="sections to run, comma list from mfcc, wav2vec2, pitch, fbank, "
-                      "build (default mfcc); decoding is always measured")
+                      "build, dvector, and NAME=MODEL upstreams or xvector=MODEL (default mfcc); "
+                      "decoding is always measured")
     feat.add_argument("--model", default="facebook/wav2vec2-base",
                       help="wav2vec2 hub id or local path")
     feat.add_argument("--max-seconds", type=positive_float,

@@ -1,15 +1,19 @@
-"""wav2vec2 hidden states, pooled per chunk (mean and population std over time) for every
-selected layer, plus optional frame-level layers.
+"""Hidden states of a wav2vec2-family model (wav2vec2, HuBERT, WavLM, data2vec-audio), pooled
+per chunk (mean and population std over time) for every selected layer, plus optional
+frame-level layers; stored under the feature's name (``wav2vec2``, or the user's NAME of
+``NAME=MODEL``: featstore.extractors.upstream).
 
-Chunks are fixed-length, so the model runs without padding or attention mask (wav2vec2-base's
-group-norm encoder was trained without masks); a zero-padded last chunk is normalised and
-pooled over its real samples / frames only.
+Chunks are fixed-length. Group-norm encoders (wav2vec2-base and the other base checkpoints,
+trained without masks) run without padding or attention mask; layer-norm encoders get an
+attention mask for a zero-padded last chunk (featstore.extractors.upstream). Either way a
+padded chunk is normalised and pooled over its real samples / frames only.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from featstore.extractors.base import (
     register,
     register_config,
 )
+from featstore.extractors.upstream import TESTED, check_family, uses_attention_mask
 from featstore.machine import cpu_threads
 from featstore.pooling import masked_mean_std, valid_frames
 
@@ -44,7 +49,7 @@ def _looks_local(model: str) -> bool:
     return os.path.isabs(model) or model.startswith((".", "~")) or model.count("/") > 1
 
 
-def load_model(model_id: str) -> tuple[torch.nn.Module, object, str | None]:
+def load_model(model_id: str, name: str = "wav2vec2") -> tuple[torch.nn.Module, object, str | None]:
     """(model, feature extractor, resolved commit hash or None) for a hub id or local path."""
     from huggingface_hub.utils import logging as hub_logging
     from transformers import AutoFeatureExtractor, AutoModel
@@ -55,7 +60,7 @@ def load_model(model_id: str) -> tuple[torch.nn.Module, object, str | None]:
 
     path = os.path.expanduser(model_id)
     if _looks_local(model_id) and not os.path.isdir(path):
-        raise UserError(f"wav2vec2 model directory {model_id!r} does not exist; {LOAD_FIX}")
+        raise UserError(f"{name} model directory {model_id!r} does not exist; {LOAD_FIX}")
     revision = None
     if not os.path.isdir(path):
         try:  # pin config, weights and feature extractor to one commit, and record it
@@ -71,7 +76,7 @@ def load_model(model_id: str) -> tuple[torch.nn.Module, object, str | None]:
         feature_extractor = AutoFeatureExtractor.from_pretrained(path, **pin)
     except (OSError, ValueError) as exc:  # not found, offline, bad id, no weights
         raise UserError(
-            f"cannot load wav2vec2 model {model_id!r}: {LOAD_FIX} ({_one_line(exc)})"
+            f"cannot load {name} model {model_id!r}: {LOAD_FIX} ({_one_line(exc)})"
         ) from exc
     commit = getattr(revision, "resolved", None) or getattr(model.config, "_commit_hash", None)
     return model, feature_extractor, commit
@@ -138,23 +143,25 @@ class Wav2Vec2Config(ExtractorConfig):
         return super().from_dict(data)
 
 
-def _check_layers(kind: str, layers: tuple[int, ...], total: int) -> tuple[int, ...]:
+def _check_layers(kind: str, layers: tuple[int, ...], total: int,
+                  name: str = "wav2vec2") -> tuple[int, ...]:
     bad = [i for i in layers if not 0 <= i < total]
     if bad or len(set(layers)) != len(layers):
         raise UserError(
-            f"wav2vec2 {kind} must be distinct layer indices in 0..{total - 1} "
+            f"{name} {kind} must be distinct layer indices in 0..{total - 1} "
             f"(0 = CNN/projection output, {total - 1} = last transformer layer); got {list(layers)}"
         )
     return tuple(int(i) for i in layers)
 
 
 class Wav2Vec2Extractor:
-    name = "wav2vec2"
+    """One wav2vec2-family upstream, stored under ``name``."""
 
-    def __init__(self, options: ExtractorOptions) -> None:
+    def __init__(self, options: ExtractorOptions, name: str = "wav2vec2") -> None:
+        self.name = name
         if options.dtype not in STORAGE_DTYPES:
             raise UserError(
-                f"wav2vec2 dtype must be one of {sorted(STORAGE_DTYPES)}; got {options.dtype!r}"
+                f"{name} dtype must be one of {sorted(STORAGE_DTYPES)}; got {options.dtype!r}"
             )
         self.device = torch.device(options.device)
         compute = options.compute_dtype
@@ -165,11 +172,11 @@ class Wav2Vec2Extractor:
                             f"got {options.compute_dtype!r}")
         self.options, self.compute_dtype = options, compute
 
-        model, feature_extractor, self.revision = load_model(options.model)
+        model, feature_extractor, self.revision = load_model(options.model, name)
         cfg = model.config
         if not hasattr(cfg, "conv_kernel"):
-            raise UserError(f"{options.model!r} is not a wav2vec2-style model "
-                            "(no conv feature encoder in its config)")
+            raise UserError(f"{name}: {options.model!r} is not a wav2vec2-style model (no conv "
+                            f"feature encoder in its config); supported: {', '.join(TESTED)}")
         rate = getattr(feature_extractor, "sampling_rate", options.sample_rate)
         if rate != options.sample_rate:
             raise UserError(f"{options.model!r} expects {rate} Hz audio, "
@@ -185,11 +192,15 @@ class Wav2Vec2Extractor:
             raise UserError(f"chunks of {options.chunk_samples} samples are too short "
                             f"for {options.model!r}")
         self.hop = math.prod(cfg.conv_stride)  # samples between frame starts
+        check_family(self.model, name, options.model, options.chunk_samples, self.frames)
+        self.model_type = cfg.model_type
+        self.masked = uses_attention_mask(cfg)
         layers = options.layers if options.layers is not None else tuple(range(total))
-        self.layers = _check_layers("layers", tuple(layers), total)
+        self.layers = _check_layers("layers", tuple(layers), total, name)
         if not self.layers:
-            raise UserError("wav2vec2 layers: select at least one layer")
-        self.frames_layers = _check_layers("frames layers", tuple(options.frames_layers), total)
+            raise UserError(f"{name} layers: select at least one layer")
+        self.frames_layers = _check_layers("frames layers", tuple(options.frames_layers), total,
+                                           name)
         path = Path(options.model).expanduser()
         local = path.is_dir()
         # a local path is recorded by its name: the full path means nothing on another machine
@@ -217,17 +228,20 @@ class Wav2Vec2Extractor:
             "compute_dtype": self.compute_dtype,
             "normalize": self.normalize,
             "frames_layers": list(self.frames_layers),
-        }
+        # the family facts only where they say something: plans of wav2vec2 stores built
+        # before them still resume
+        } | ({"model_type": self.model_type, "attention_mask": self.masked}
+             if self.name != "wav2vec2" or self.masked or self.model_type != "wav2vec2" else {})
 
     def specs(self) -> list[FeatureSpec]:
         dtype = self.options.dtype
         common = {"model": self.model_name, "revision": self.revision, "dim": self.dim}
         pooled = {**common, "layers": list(self.layers)}
-        out = [FeatureSpec(f"wav2vec2/{stat}", (len(self.layers), self.dim), dtype, pooled)
+        out = [FeatureSpec(f"{self.name}/{stat}", (len(self.layers), self.dim), dtype, pooled)
                for stat in ("mean", "std")]
         for layer in self.frames_layers:
             params = {**common, "layers": [layer], "frames": self.frames}
-            out.append(FeatureSpec(f"wav2vec2/frames/{layer}", (self.frames, self.dim), dtype,
+            out.append(FeatureSpec(f"{self.name}/frames/{layer}", (self.frames, self.dim), dtype,
                                    params))
         return out
 
@@ -238,6 +252,13 @@ class Wav2Vec2Extractor:
         mean = (x * real).sum(1, keepdim=True) / n[:, None]
         var = (((x - mean) * real) ** 2).sum(1, keepdim=True) / n[:, None]
         return torch.where(real, (x - mean) / torch.sqrt(var + NORM_EPS), self.padding_value)
+
+    def unmasked_frames(self, n: torch.Tensor) -> torch.Tensor:
+        """Conv output length of ``n`` real samples (float, at least 1): the frames a mask keeps."""
+        cfg = self.model.config
+        for kernel, stride in zip(cfg.conv_kernel, cfg.conv_stride, strict=True):
+            n = torch.div(n - kernel, stride, rounding_mode="floor") + 1
+        return n.clamp(1, self.frames)
 
     @torch.inference_mode()
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
@@ -252,14 +273,24 @@ class Wav2Vec2Extractor:
         if self.normalize:
             x = self.normalise(x, n)
         compute = COMPUTE_DTYPES[self.compute_dtype]
-        with torch.autocast(self.device.type, dtype=compute, enabled=compute != torch.float32):
-            hidden = self.model(x, output_hidden_states=True).hidden_states
+        mask = {}
+        if self.masked:  # layer-norm encoders: mask a padded chunk's padding, as in training
+            real = torch.arange(x.shape[1], device=x.device)[None, :] < n[:, None]
+            mask = {"attention_mask": real.long()}
+        with torch.autocast(self.device.type, dtype=compute, enabled=compute != torch.float32), \
+                warnings.catch_warnings():
+            # WavLM passes its float position bias beside the bool padding mask: torch warns
+            warnings.filterwarnings("ignore", "Support for mismatched key_padding_mask")
+            hidden = self.model(x, output_hidden_states=True, **mask).hidden_states
         if hidden[0].shape[1] != self.frames:
             raise RuntimeError(f"model gave {hidden[0].shape[1]} frames, expected {self.frames}")
 
         # Frames whose receptive field starts inside the real audio: ceil(n / hop), at least 1
-        # (float32 on the device, as n).
+        # (float32 on the device, as n); with a mask, no more than the frames it leaves unmasked
+        # (those whose whole receptive field is real audio: the others are zeroed).
         k = valid_frames(n, self.hop, self.frames)
+        if self.masked:
+            k = torch.minimum(k, self.unmasked_frames(n))
         # Pool several layers per op: on CPU torch's per-op thread start-up dominates ~100 small
         # ops, so stack all layers; on CUDA one at a time, as a stack is GBs at batch 1024.
         group = len(self.layers) if self.device.type == "cpu" else 1
@@ -269,8 +300,8 @@ class Wav2Vec2Extractor:
             mean, std = masked_mean_std(h, k, axis=2)  # [B, G, D], float32
             means.append(mean)
             stds.append(std)
-        out = {"wav2vec2/mean": torch.cat(means, 1), "wav2vec2/std": torch.cat(stds, 1)}
-        out.update({f"wav2vec2/frames/{layer}": hidden[layer] for layer in self.frames_layers})
+        out = {f"{self.name}/mean": torch.cat(means, 1), f"{self.name}/std": torch.cat(stds, 1)}
+        out.update({f"{self.name}/frames/{layer}": hidden[layer] for layer in self.frames_layers})
         # cast on the device: halves the transfer for float16 storage
         return {name: v.to(store).cpu().numpy() for name, v in out.items()}
 
@@ -278,3 +309,9 @@ class Wav2Vec2Extractor:
 @register("wav2vec2")
 def make_wav2vec2(options: ExtractorOptions) -> Wav2Vec2Extractor:
     return Wav2Vec2Extractor(options)
+
+
+@register("upstream")
+def make_upstream(options: ExtractorOptions, name: str) -> Wav2Vec2Extractor:
+    """``NAME=MODEL``: the model in ``options.model``, stored under ``name``."""
+    return Wav2Vec2Extractor(options, name)

@@ -23,7 +23,11 @@ Sections (``features``):
   ceiling: decoding's and each extractor's CPU time per audio second;
 * ``wav2vec2`` (``featstore.perf.wav2vec2``): the model's bare forward (hidden states,
   pre-normalised batches already on the device), the same forward one chunk at a time, and the
-  real ``build()``.
+  real ``build()``;
+* ``dvector`` and ``NAME=MODEL`` entries (``featstore.perf.embeddings``): our batched extractor
+  against one chunk at a time (dvector: Resemblyzer's own ``embed_utterance``; an upstream or
+  xvector: our extractor with batches of one), alternated; rows ``<name>_batched``,
+  ``<name>_one_at_a_time``, speedup ``<name>_batched_vs_one_at_a_time``.
 
 Files are the source's utterances in id order; ``max_seconds`` keeps the first ones totalling
 at least that much audio (default: all for mfcc, 120 s for wav2vec2 on CPU), and ``scale``
@@ -80,7 +84,7 @@ from featstore.device import resolve_device
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions
 from featstore.machine import cores, cpu_threads, torch_threads
-from featstore.perf import builds, default_build, frame_features, mfcc, wav2vec2
+from featstore.perf import builds, default_build, embeddings, frame_features, mfcc, wav2vec2
 from featstore.perf.config import PerfConfig
 from featstore.perf.data import audio_seconds, make_view, measure_decode, select, warm_page_cache
 from featstore.perf.report import render_markdown
@@ -90,7 +94,7 @@ from featstore.sources import resolve_source, select_speakers
 __all__ = ["SCHEMA", "SECTIONS", "PerfConfig", "render_markdown", "run_perf"]
 
 SCHEMA = 2
-SECTIONS = ("mfcc", "wav2vec2", "pitch", "fbank", "build")
+SECTIONS = ("mfcc", "wav2vec2", "pitch", "fbank", "build", "dvector")  # and NAME=MODEL
 CPU_WAV2VEC2_SECONDS = 120.0  # default cap for wav2vec2 on CPU: keeps a run to about a minute
 
 
@@ -99,9 +103,9 @@ def run_perf(cfg: PerfConfig) -> dict:
     import torch
 
     features = list(dict.fromkeys(cfg.features))
-    unknown = [f for f in features if f not in SECTIONS]
+    unknown = [f for f in features if f not in SECTIONS and "=" not in f]
     if unknown or not features:
-        raise UserError(f"perf --features: choose from {', '.join(SECTIONS)} "
+        raise UserError(f"perf --features: choose from {', '.join(SECTIONS)}, NAME=MODEL "
                         f"(got {','.join(cfg.features) or 'nothing'})")
     if cfg.repeat < 1 or cfg.scale < 1:
         raise UserError("--repeat and --scale must be at least 1")
@@ -118,9 +122,9 @@ def run_perf(cfg: PerfConfig) -> dict:
     utts = sorted(corpus.utterances, key=lambda u: u.utterance_id)
     if not utts:
         raise UserError(f"no utterances found in {corpus.name}")
-    caps = dict.fromkeys(SECTIONS, cfg.max_seconds)
+    caps = dict.fromkeys([*SECTIONS, *features], cfg.max_seconds)
     if cfg.max_seconds is None and device == "cpu":
-        caps["wav2vec2"] = CPU_WAV2VEC2_SECONDS
+        caps.update({f: CPU_WAV2VEC2_SECONDS for f in features if f == "wav2vec2" or "=" in f})
     chosen = {f: select(utts, caps[f]) for f in features}
     largest = max(chosen.values(), key=len)  # each is a prefix of the same list
     warm_page_cache(largest)
@@ -134,7 +138,8 @@ def run_perf(cfg: PerfConfig) -> dict:
     peaks: dict[str, float] = {}  # MB: the new processes' peaks
     with tempfile.TemporaryDirectory(prefix="featstore-perf-") as tmp_name:
         tmp = Path(tmp_name)
-        views = {f: make_view(tmp / f"{f}-corpus", chosen[f], cfg.scale) for f in features}
+        views = {f: make_view(tmp / f"{f.split('=')[0]}-corpus", chosen[f], cfg.scale)
+                 for f in features}
         tiled = max(views.values(), key=len)
         log(f"decode: {len(tiled)} files")
         row, decoded = measure_decode(tiled, opts.sample_rate, opts.chunk_samples, cfg.repeat)
@@ -157,6 +162,11 @@ def run_perf(cfg: PerfConfig) -> dict:
                 section_rows, result["ceiling"] = default_build.measure(
                     tmp / "build-corpus", views[f], dec, cfg, opts, tmp, log)
                 rows += section_rows
+            elif f == "dvector" or "=" in f:
+                log(f"{f}: batched extractor and one chunk at a time, alternated")
+                section_rows = embeddings.measure(f, dec, opts, cfg.batch_size, cfg.repeat)
+                rows += section_rows
+                result["batch_size"][section_rows[0]["section"]] = section_rows[0]["batch_size"]
             elif f in ("pitch", "fbank"):
                 log(f"{f}: batched extractor and the per-chunk reference, alternated")
                 section_rows = frame_features.measure(f, dec, opts, cfg.batch_size, cfg.repeat)
@@ -208,4 +218,8 @@ def _speedups(result: dict, rows: dict[str, dict]) -> dict[str, float]:
         if steady > 0:
             out["wav2vec2_pipeline_vs_bare_excl_load"] = rows["wav2vec2_bare"]["seconds"] / steady
         out["wav2vec2_batched_vs_unbatched"] = ratio(rows, "wav2vec2_bare", "wav2vec2_unbatched")
+    for row_id in rows:  # dvector and NAME=MODEL sections
+        if row_id.endswith("_one_at_a_time"):
+            name = row_id.removesuffix("_one_at_a_time")
+            out[f"{name}_batched_vs_one_at_a_time"] = ratio(rows, f"{name}_batched", row_id)
     return {k: v for k, v in out.items() if v is not None}

@@ -90,3 +90,37 @@ def save_random_wav2vec2(path: Path, *, tiny: bool = False, seed: int = 0) -> Pa
     Wav2Vec2Model(Wav2Vec2Config(**(small if tiny else {}))).save_pretrained(path)
     Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(path)
     return Path(path)
+
+
+FAMILIES = {"wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"),
+            "hubert": ("HubertConfig", "HubertModel"), "wavlm": ("WavLMConfig", "WavLMModel"),
+            "data2vec-audio": ("Data2VecAudioConfig", "Data2VecAudioModel")}
+
+
+def save_random_upstream(path: Path, family: str = "wav2vec2", *, tiny: bool = True,
+                         layer_norm: bool = False, xvector: bool = False, seed: int = 0) -> Path:
+    """A randomly initialised wav2vec2 / HuBERT / WavLM / data2vec-audio saved like a hub model
+    (the tiny one: 2 layers of 32 on base's conv stack); ``layer_norm``: a layer-norm feature
+    encoder, as the large checkpoints have; ``xvector``: the family's ``*ForXVector`` model."""
+    import transformers
+    from transformers import Wav2Vec2FeatureExtractor
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    config_name, model_name = FAMILIES[family]
+    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                 num_conv_pos_embedding_groups=4) if tiny else {}
+    if layer_norm and family != "data2vec-audio":
+        small |= {"feat_extract_norm": "layer", "do_stable_layer_norm": True}
+    if xvector:
+        small |= {"tdnn_dim": (16, 16, 16), "tdnn_kernel": (3, 3, 1), "tdnn_dilation": (1, 2, 1),
+                  "xvector_output_dim": 24} if tiny else {}
+        model_name = model_name.replace("Model", "ForXVector")
+    torch.manual_seed(seed)
+    config = getattr(transformers, config_name)(**small)
+    getattr(transformers, model_name)(config).save_pretrained(path)
+    masked = layer_norm or family == "data2vec-audio"
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True,
+                             return_attention_mask=masked).save_pretrained(path)
+    return Path(path)

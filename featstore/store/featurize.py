@@ -29,6 +29,20 @@ def config_type(name: str) -> type[ExtractorConfig]:
     return CONFIGS[name]
 
 
+def _rebuild(name: str, params: dict, base: ExtractorOptions):
+    """(config, extractor) of group ``name`` from its recorded ``params``. A ``NAME=MODEL``
+    upstream group (hubert, wavlm, ...) keeps the wav2vec2 extractor's config under its own name."""
+    from featstore.extractors import _MODULES
+
+    if name not in _MODULES and "num_layers_total" in params:
+        from featstore.extractors.wav2vec2 import Wav2Vec2Config
+
+        config = Wav2Vec2Config.from_dict(params)
+        return config, make_extractor(f"{name}={config.model}", config.options(base))
+    config = config_type(name).from_dict(params)
+    return config, make_extractor(name, config.options(base))
+
+
 @dataclass
 class StoreExtractor:
     """An extractor as the store's ``name`` group was made, and the store's chunking."""
@@ -62,9 +76,8 @@ def store_extractor(store, name: str, device: str = "cpu") -> StoreExtractor:
     else:
         raise KeyError(f"store has no {name} features; it has {sorted(groups) or 'none'}")
     build = store.provenance["params"]
-    config = config_type(name).from_dict(params)
     base = ExtractorOptions(device=device, sample_rate=build["sample_rate"],
                             chunk_samples=build["chunk_samples"])
-    extractor = make_extractor(name, config.options(base))
+    config, extractor = _rebuild(name, params, base)
     return StoreExtractor(name, config, extractor, build["sample_rate"], build["chunk_samples"],
                           device)
