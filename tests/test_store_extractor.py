@@ -81,8 +81,11 @@ def test_a_named_upstream_is_rebuilt_under_its_name(tmp_path, synthetic_corpus):
     samples, rows = _utterance(store, plan, 0)
     got = ex(samples)
     assert set(got) == {"hubert/mean", "hubert/std"}
-    for feature, value in got.items():
-        np.testing.assert_array_equal(value, store.load(feature, rows), err_msg=feature)
+    for feature, value in got.items():  # other batch mates than the build's: float16 rounding
+        stored = store.load(feature, rows)
+        assert value.dtype == stored.dtype == np.float16
+        np.testing.assert_allclose(value.astype(np.float32), stored.astype(np.float32),
+                                   rtol=2**-10, atol=2**-20, err_msg=feature)
 
 
 def _rchar() -> int:
