@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from featstore.standardize import Standardizer
 
@@ -31,6 +32,9 @@ from .params import check_choice, check_positive
 from .registry import ModelSpec, register
 
 COVARIANCE_TYPES = ("diag", "full", "tied", "spherical")
+# EM on a few thousand 13-32-dimensional frames multiplies small matrices: a second BLAS thread
+# only waits, and on a loaded 2-core machine it made a fit ~5-10x slower (docs/speed-bench.md)
+BLAS_THREADS = 1
 
 
 class GMMClassifier(Classifier):
@@ -53,6 +57,11 @@ class GMMClassifier(Classifier):
 
     def _fit(self, X: Any, y: np.ndarray, w: np.ndarray, X_val: Any, y_val: np.ndarray | None,
              w_val: np.ndarray | None) -> None:
+        with threadpool_limits(BLAS_THREADS):
+            self._fit_mixtures(X, y, w)
+        self._record_val_accuracy(X_val, y_val, w_val)
+
+    def _fit_mixtures(self, X: Any, y: np.ndarray, w: np.ndarray) -> None:
         p = self.params
         self.input_ndim_ = np.ndim(X)
         X = self._as_chunks(X)
@@ -107,7 +116,6 @@ class GMMClassifier(Classifier):
             }
         self._info["per_class"] = per_class
         self._info["dimensions"] = d if self.pca_ is None else self.pca_.n_components_
-        self._record_val_accuracy(X_val, y_val, w_val)
 
     def _project(self, frames: np.ndarray) -> np.ndarray:
         z = self.scaler_.transform(frames)
@@ -121,6 +129,11 @@ class GMMClassifier(Classifier):
             raise ValueError(f"fitted on {self.input_ndim_}-D input, got shape {np.shape(X)}")
         X = self._as_chunks(X)
         out = np.empty((len(X), len(self.gmms_)))
+        with threadpool_limits(BLAS_THREADS):
+            self._score_into(out, X, chunk)
+        return out
+
+    def _score_into(self, out: np.ndarray, X: Frames, chunk: int) -> None:
         for i in range(0, len(X), chunk):  # bounded memory on long frame arrays
             part = X[np.arange(i, min(i + chunk, len(X)))]
             frames = self._project(part.data[part.mask()])
@@ -128,7 +141,6 @@ class GMMClassifier(Classifier):
             for c, gmm in enumerate(self.gmms_):
                 ll = gmm.score_samples(frames)
                 out[i : i + len(part), c] = np.add.reduceat(ll, starts) / part.lengths
-        return out
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return softmax(self.mean_log_likelihood(X))
