@@ -160,3 +160,9 @@ def test_xvector_embeds_each_chunk_alone(tmp_path, layer_norm) -> None:
 def test_xvector_refuses_a_model_without_xvector_head(models) -> None:
     with pytest.raises(UserError, match="ForXVector"):
         make_extractor(f"xvector={models['hubert', False]}", ExtractorOptions())
+
+
+def test_load_errors_name_the_entry_not_model_flag() -> None:
+    with pytest.raises(UserError, match="as hubert=PATH") as err:
+        make_extractor("hubert=/no/such/dir", ExtractorOptions())
+    assert "--model" not in str(err.value)

@@ -39,6 +39,12 @@ LOAD_FIX = ("pass a local model directory with --model, or pre-download it and s
             "(and HF_HUB_OFFLINE=1)")
 
 
+def load_fix(name: str) -> str:
+    """How to make a model loadable, for the feature ``name`` (wav2vec2: --model; others:
+    their NAME=MODEL entry)."""
+    return LOAD_FIX if name == "wav2vec2" else LOAD_FIX.replace("with --model", f"as {name}=PATH")
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()).split(". ")[0]  # HF errors are multi-line paragraphs
     return text if len(text) <= 160 else text[:157] + "..."
@@ -59,8 +65,9 @@ def load_model(model_id: str, name: str = "wav2vec2") -> tuple[torch.nn.Module, 
     hf_logging.disable_progress_bar()  # featstore draws its own progress; --quiet means quiet
 
     path = os.path.expanduser(model_id)
+    fix = load_fix(name)
     if _looks_local(model_id) and not os.path.isdir(path):
-        raise UserError(f"{name} model directory {model_id!r} does not exist; {LOAD_FIX}")
+        raise UserError(f"{name} model directory {model_id!r} does not exist; {fix}")
     revision = None
     if not os.path.isdir(path):
         try:  # pin config, weights and feature extractor to one commit, and record it
@@ -76,7 +83,7 @@ def load_model(model_id: str, name: str = "wav2vec2") -> tuple[torch.nn.Module, 
         feature_extractor = AutoFeatureExtractor.from_pretrained(path, **pin)
     except (OSError, ValueError) as exc:  # not found, offline, bad id, no weights
         raise UserError(
-            f"cannot load {name} model {model_id!r}: {LOAD_FIX} ({_one_line(exc)})"
+            f"cannot load {name} model {model_id!r}: {fix} ({_one_line(exc)})"
         ) from exc
     commit = getattr(revision, "resolved", None) or getattr(model.config, "_commit_hash", None)
     return model, feature_extractor, commit

@@ -17,10 +17,10 @@ from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
 from featstore.extractors.upstream import uses_attention_mask
 from featstore.extractors.wav2vec2 import (
     COMPUTE_DTYPES,
-    LOAD_FIX,
     Wav2Vec2Extractor,
     _looks_local,
     _one_line,
+    load_fix,
 )
 from featstore.machine import cpu_threads
 
@@ -32,13 +32,13 @@ def load_xvector(model_id: str, name: str) -> tuple[torch.nn.Module, object, str
 
     path = os.path.expanduser(model_id)
     if _looks_local(model_id) and not os.path.isdir(path):
-        raise UserError(f"{name} model directory {model_id!r} does not exist; {LOAD_FIX}")
+        raise UserError(f"{name} model directory {model_id!r} does not exist; {load_fix(name)}")
     try:
         model = AutoModelForAudioXVector.from_pretrained(path, dtype=torch.float32)
         feature_extractor = AutoFeatureExtractor.from_pretrained(path)
     except (OSError, ValueError) as exc:  # not found, offline, no XVector head for this type
         raise UserError(f"cannot load {name} model {model_id!r} as a *ForXVector checkpoint: "
-                        f"{LOAD_FIX} ({_one_line(exc)})") from exc
+                        f"{load_fix(name)} ({_one_line(exc)})") from exc
     return model, feature_extractor, getattr(model.config, "_commit_hash", None)
 
 
