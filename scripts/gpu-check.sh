@@ -35,4 +35,4 @@ else
     bash scripts/setup.sh >&2
     PY=.venv/bin/python
 fi
-exec "$PY" scripts/gpu_check.py "$@"
+exec "$PY" tools/gpu_check.py "$@"

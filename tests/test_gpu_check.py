@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "tools" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -69,7 +69,8 @@ def test_dry_run_on_cpu(tmp_path):
         assert len(rtfs) == 3 and str(speed[section]["default_batch_size"]) in rtfs
         assert all(v > 0 for v in rtfs.values())
     w2v = speed["wav2vec2"]
-    assert w2v["bare_forward_rtf"] > 0 and w2v["goal_rtf"] == 10_000
+    assert w2v["bare_forward_rtf"] > 0 and "goal_rtf" not in w2v
+    assert w2v["best_build_rtf"] == max(w2v["build_rtf"].values())
     assert w2v["slowest_stage"] in ("input pipeline", "writer", "model forward")
 
     cells = summary["bench"]["cells"]

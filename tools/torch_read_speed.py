@@ -1,7 +1,7 @@
 """Rows per second through a DataLoader: the per-item StoreDataset vs the batched path
 (Store.torch_loader: shuffled contiguous blocks, one read per feature and batch).
 
-    python scripts/torch_read_speed.py STORE [--features mfcc,fbank] [--workers 2] [--epochs 2]
+    python tools/torch_read_speed.py STORE [--features mfcc,fbank] [--workers 2] [--epochs 2]
 
 Both shuffle, use batches of --batch-size and the same workers; each path is timed over
 --epochs full epochs after one warm-up epoch (page cache warm for both). Prints one JSON object.

@@ -2,7 +2,7 @@
 # The grow-a-store check (docs/store.md): build mfcc,audio; add pitch,fbank; kill -9 an add of
 # wav2vec2 and --resume it in a copy; add wav2vec2; compare with one build of all five; verify;
 # one-layer bytes; drop fbank; torch rows/s.
-#   [SHARD_SIZE=32] scripts/grow_check.sh SOURCE MODEL_DIR WORK_DIR [extra build flags]
+#   [SHARD_SIZE=32] tools/grow_check.sh SOURCE MODEL_DIR WORK_DIR [extra build flags]
 set -euo pipefail
 SRC=$1 MODEL=$2 WORK=$3; shift 3
 PY=${PYTHON:-python}

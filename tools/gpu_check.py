@@ -12,7 +12,7 @@
    (decode threads + batching), the shard writer alone, the MFCC extractor alone and
    ``build()`` of MFCC at the default batch size and two others, wav2vec2-base's bare forward,
    one chunk at a time, and ``build()`` (all 13 layers pooled) at the default batch size and
-   two others; the goal for wav2vec2-base on one H100 is 10,000x end to end;
+   two others;
 3. bench: xgboost, mlp and cnn cells (gender, one seed) on a store of the sample, on the device.
 
 Prints progress on stderr and one JSON object on stdout; exit 0 when every check passed, 1
@@ -38,7 +38,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here needs the network
 
 MODULES = ("torch", "torchaudio", "numpy", "soundfile", "h5py", "tqdm", "transformers",
            "sklearn", "xgboost", "pandas", "yaml", "tabulate", "scipy", "matplotlib")
-GOAL_WAV2VEC2_RTF = 10_000.0  # on one H100
 COSINE_MIN = 0.999
 MFCC_MAX_ABS = 0.01
 CLOSE_FRACTION_MIN = 0.999
@@ -228,8 +227,6 @@ def speed(device: str, model: Path, seconds: float, tmp: Path) -> dict:
     best = max(w2v["build_rtf"].values())
     w2v["pipeline_vs_bare"] = w2v["build_rtf"][str(default)] / w2v["bare_forward_rtf"]
     w2v["best_build_rtf"] = best
-    w2v["goal_rtf"] = GOAL_WAV2VEC2_RTF
-    w2v["goal_met"] = best >= GOAL_WAV2VEC2_RTF
     # what would hold the build back: the slowest of the stages, each measured alone
     stages = {"input pipeline": out["input_pipeline_rtf"], "writer": out["writer_wav2vec2_rtf"],
               "model forward": w2v["bare_forward_rtf"]}
@@ -248,7 +245,7 @@ def writer_rtf(tmp: Path, rows: int = 2048) -> float:
     from featstore.extractors.base import FeatureSpec
     from featstore.perf.timing import timed
     from featstore.store.layout import META_COLUMNS
-    from featstore.store.writer import ShardSink
+    from featstore.store.writer import ShardPart, ShardSink
 
     specs = [FeatureSpec(f"wav2vec2/{s}", (13, 768), "float16") for s in ("mean", "std")]
     rng = np.random.default_rng(0)
@@ -259,7 +256,8 @@ def writer_rtf(tmp: Path, rows: int = 2048) -> float:
 
     def run() -> None:
         sink = ShardSink()
-        sink.open(tmp / "writer-check.h5", specs, {c: 16 for c in META_COLUMNS}, {"shard": 0})
+        sink.open([ShardPart(tmp / "writer-meta.h5", [], {c: 16 for c in META_COLUMNS}),
+                   ShardPart(tmp / "writer-check.h5", specs)], {"shard": 0})
         for _ in range(rows // batch):
             sink.rows(meta, feats)
         sink.close_shard([])
@@ -267,6 +265,7 @@ def writer_rtf(tmp: Path, rows: int = 2048) -> float:
 
     seconds = timed(run)
     (tmp / "writer-check.h5").unlink()
+    (tmp / "writer-meta.h5").unlink()
     return rows * 2.0 / seconds
 
 
@@ -362,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         run_section(summary, "speed", (*base, "h5py", "tqdm", "transformers"),
                     lambda: speed(device, model, seconds, tmp))
         if "wav2vec2" in summary["speed"]:
-            summary["speed"]["ok"] = True  # ran; how fast is reported, the goal judged apart
+            summary["speed"]["ok"] = True  # ran; how fast is reported
         run_section(summary, "bench", (*base, "h5py", "sklearn", "xgboost", "pandas", "yaml",
                                        "tabulate"), lambda: bench_cells(device, args.small, tmp))
     summary["seconds"] = time.perf_counter() - T0

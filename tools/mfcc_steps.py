@@ -1,7 +1,7 @@
 """What each step of the MFCC extractor buys: the extractor with later steps undone, one at a
 time, on the decoded chunks of a source, alternated round by round, median of ``--repeat``.
 
-    .venv/bin/python scripts/mfcc_steps.py --source ../shared/data/LibriSpeech --repeat 5
+    .venv/bin/python tools/mfcc_steps.py --source ../shared/data/LibriSpeech --repeat 5
 
 Variants (each adds one step to the one before; the last is featstore's extractor):
   whole batch     torch ops on a whole batch of 256 with torch's threads, complex magnitude

@@ -1,6 +1,6 @@
 """Bytes read (and seconds) to load one layer of a per-layer feature vs every layer.
 
-    python scripts/layer_read_bytes.py STORE [--feature wav2vec2/mean] [--layer 6]
+    python tools/layer_read_bytes.py STORE [--feature wav2vec2/mean] [--layer 6]
 
 Bytes are this process's ``rchar`` in /proc/self/io: what HDF5 asked the kernel for, page
 cache hits included, so the figure does not depend on what is cached. Linux only.
