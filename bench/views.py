@@ -37,7 +37,7 @@ import numpy as np
 
 from featstore.errors import UserError
 from featstore.pitch_stats import pitch_stats
-from featstore.pooling import deltas, masked_mean_std, valid_frames
+from featstore.pooling import deltas, frame_shift, masked_mean_std, valid_frames
 from featstore.store.reader import FeatureInfo, Store
 from models.inputs import Frames
 
@@ -114,7 +114,7 @@ def real_frames(info: FeatureInfo, n_samples: np.ndarray, n_frames: int) -> np.n
     if p.get("snip_edges"):
         n = 1 + (np.asarray(n_samples, np.int64) - p["frame_length"]) // p["frame_shift"]
         return np.clip(n, 1, n_frames)
-    return valid_frames(n_samples, p.get("hop_length", 512), n_frames)
+    return valid_frames(n_samples, frame_shift(p), n_frames)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from featstore.pooling import masked_mean_std, valid_frames
+from featstore.pooling import frame_shift, masked_mean_std, valid_frames
 
 COLUMNS = ("logf0_median", "logf0_q25", "logf0_q75", "logf0_std", "voiced_fraction",
            "no_voiced_frame")
@@ -38,7 +38,7 @@ def _sorted_quantiles(s: np.ndarray, k: np.ndarray, q: float) -> np.ndarray:
 def pitch_stats(f0: np.ndarray, n_samples: np.ndarray, params: dict) -> np.ndarray:
     """[chunks, 6] float32 (``COLUMNS``) from f0 [chunks, frames] and real-sample counts."""
     f0 = np.asarray(f0, dtype=np.float64)
-    n_real = valid_frames(n_samples, int(params.get("hop_length", 160)), f0.shape[1])
+    n_real = valid_frames(n_samples, frame_shift(params), f0.shape[1])
     real = np.arange(f0.shape[1]) < n_real[:, None]
     voiced = real & (f0 > 0)
     k = voiced.sum(axis=1)

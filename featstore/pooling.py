@@ -25,6 +25,15 @@ def _torch(x: Any) -> Any:
     return torch if torch is not None and isinstance(x, torch.Tensor) else None
 
 
+def frame_shift(params: dict) -> int:
+    """Samples between frame starts as a frame-level feature recorded them in its params
+    (``frame_shift``; stores written before that key give their ``hop_length``), never guessed."""
+    shift = params.get("frame_shift", params.get("hop_length"))
+    if shift is None:
+        raise KeyError("the feature's params record no frame_shift")
+    return int(shift)
+
+
 def valid_frames(n_samples: Any, hop: int, n_frames: int) -> Any:
     """Frames covering real audio per chunk: ceil(n_samples / hop) clipped to [1, n_frames].
 

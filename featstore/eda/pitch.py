@@ -12,7 +12,7 @@ from featstore.eda.figures import COLORS, new_figure, save
 from featstore.eda.markdown import md_table
 from featstore.eda.stats import GENDERS, cohens_d
 from featstore.pitch_stats import pitch_stats
-from featstore.pooling import valid_frames
+from featstore.pooling import frame_shift, valid_frames
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +28,7 @@ def load_pitch(store: Store, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     f0 = store.load("pitch/f0", rows)
     params = store.features["pitch/f0"].params
     n_samples = store.meta["n_samples"].to_numpy()[rows]
-    n_real = valid_frames(n_samples, params["hop_length"], f0.shape[1])
+    n_real = valid_frames(n_samples, frame_shift(params), f0.shape[1])
     real = np.arange(f0.shape[1]) < n_real[:, None]
     return pitch_stats(f0, n_samples, params), np.where(real, f0, 0.0)
 

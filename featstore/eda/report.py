@@ -29,6 +29,7 @@ from featstore.eda.stats import (
     valid_frames,
 )
 from featstore.errors import UserError
+from featstore.pooling import frame_shift
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +67,7 @@ def write_report(store_path: str | os.PathLike, out_dir: str | os.PathLike,
         summary = summarize(store)
         info = store.features["mfcc"]
         params = info.params
-        hop = int(params.get("hop_length", 512))
+        hop = frame_shift(params)
         sample_rate = float(params.get("sample_rate", 16000))
 
         rows = subsample_rows(len(store), max_chunks, seed)

@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # torch is imported by the extractors themselves, not by the 
     import torch
 
 
+STORAGE_DTYPES = ("float16", "float32")  # what float features may be stored as
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One dataset in a store: ``name`` ("mfcc", "wav2vec2/mean", ...), per-row shape, dtype."""

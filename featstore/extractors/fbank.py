@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torchaudio.compliance.kaldi import get_mel_banks
 
 from featstore.extractors.base import (
+    STORAGE_DTYPES,
     ExtractorConfig,
     ExtractorOptions,
     FeatureSpec,
@@ -44,7 +45,6 @@ from featstore.extractors.blocks import (
     run_blocks,
 )
 
-STORAGE_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 EPSILON = float(torch.finfo(torch.float32).eps)  # Kaldi's floor before the log
 # Kaldi options this extractor fixes (recorded in the store with the configurable ones)
 FIXED = {"window_type": "povey", "remove_dc_offset": True, "dither": 0.0, "snip_edges": True,
@@ -162,7 +162,7 @@ class FbankExtractor:
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
         # frames past n_samples see the zero padding, as the chunk itself does; views pool
         # over the frames that start in real audio
-        out = self.compute(batch, STORAGE_DTYPES[self.config.dtype])
+        out = self.compute(batch, getattr(torch, self.config.dtype))
         return {"fbank": out.cpu().numpy()}
 
 

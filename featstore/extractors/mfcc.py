@@ -96,6 +96,7 @@ class MFCCExtractor:
         o = self.options
         return {
             "n_mfcc": o.n_mfcc, "n_fft": o.n_fft, "hop_length": o.hop_length, "n_mels": o.n_mels,
+            "frame_shift": o.hop_length,
             "sample_rate": o.sample_rate, "window": "hann", "center": True, "pad_mode": "constant",
             "mel_scale": "slaney", "mel_norm": "slaney", "power": 2.0, "top_db": TOP_DB,
             "amin": AMIN, "ref": 1.0, "top_db_scope": "per chunk", "dct": "II, ortho",

@@ -253,9 +253,9 @@ class PitchExtractor:
 
     def params(self) -> dict:
         c = self.config
-        return {**asdict(c), "hop_length": c.hop, "frame_length": c.frame_length,
-                "window": c.window, "method": "yin (cmndf, parabolic refinement)",
-                "center": True, "unvoiced_f0": 0.0,
+        return {**asdict(c), "hop_length": c.hop, "frame_shift": c.hop,
+                "frame_length": c.frame_length, "window": c.window,
+                "method": "yin (cmndf, parabolic refinement)", "center": True, "unvoiced_f0": 0.0,
                 "layout": "pitch/f0: frames (Hz, 0 = unvoiced); pitch/periodicity: frames"}
 
     def specs(self) -> list[FeatureSpec]:

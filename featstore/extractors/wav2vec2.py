@@ -22,6 +22,7 @@ import torch
 
 from featstore.errors import UserError
 from featstore.extractors.base import (
+    STORAGE_DTYPES,
     ExtractorConfig,
     ExtractorOptions,
     FeatureSpec,
@@ -32,7 +33,6 @@ from featstore.extractors.upstream import TESTED, check_family, uses_attention_m
 from featstore.machine import cpu_threads
 from featstore.pooling import masked_mean_std, valid_frames
 
-STORAGE_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 NORM_EPS = 1e-7  # as Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
 LOAD_FIX = ("pass a local model directory with --model, or pre-download it and set HF_HOME "
@@ -269,7 +269,7 @@ class Wav2Vec2Extractor:
 
     @torch.inference_mode()
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
-        store = STORAGE_DTYPES[self.options.dtype]
+        store = getattr(torch, self.options.dtype)
         if batch.shape[1] != self.options.chunk_samples:
             raise ValueError(f"expected chunks of {self.options.chunk_samples} samples, "
                              f"got {batch.shape[1]}")
