@@ -183,3 +183,12 @@ def test_wav2vec2_pooling_unchanged(device, group):
     got_mean, got_std = masked_mean_std(h, valid_frames(n, 320, 99), axis=2)
     assert got_mean.dtype == torch.float32 and got_mean.device == h.device
     assert torch.equal(got_mean, want_mean) and torch.equal(got_std, want_std)  # bit-identical
+
+
+def test_frame_shift_comes_from_the_recorded_params():
+    from featstore.pooling import frame_shift
+
+    assert frame_shift({"frame_shift": 160, "hop_length": 512}) == 160
+    assert frame_shift({"hop_length": 256}) == 256  # stores written before frame_shift
+    with pytest.raises(KeyError):
+        frame_shift({"n_mfcc": 13})  # never a guessed default
