@@ -6,7 +6,7 @@ keeps the coefficient axis: which coefficient carries the energy matters (e.g. p
 MFCCs), where in the 2 s chunk it happens does not.
 
 Wide inputs are average-pooled before the first convolution to at most ``max_frames`` x
-``max_bins`` (80 log-mel bins x 198 frames -> 20 x 99): adjacent mel bins and 10 ms frames are
+``max_bins`` (198 frames x 80 log-mel bins -> 198 x 20): adjacent mel bins are
 strongly correlated, and the convolutions' cost scales with the image size.
 
 Padding never counts: frames past a chunk's valid length (:class:`models.inputs.Frames`) are
@@ -181,7 +181,7 @@ register(
             "time_shift": 0.1,
             "time_mask": 0.1,
             "freq_mask": 0.15,
-            "max_frames": 100,
+            "max_frames": 200,
             "max_bins": 20,
         },
         factory=CNNClassifier,

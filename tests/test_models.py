@@ -666,7 +666,7 @@ def test_cnn_ignores_padding(frames_data):
 def test_cnn_pools_wide_inputs_before_the_first_convolution():
     X, y = pattern_frames(40, seed=1, T=198, d=80)
     model = make_model("cnn", {**FAST["cnn"], "max_epochs": 1}, seed=0, device="cpu").fit(X, y)
-    assert model.info()["input_shape"] == [99, 20]
+    assert model.info()["input_shape"] == [198, 20]
     small = make_model("cnn", {**FAST["cnn"], "max_epochs": 1}, seed=0, device="cpu")
     assert small.fit(*pattern_frames(40, seed=1)).info()["input_shape"] == [63, 13]
 
