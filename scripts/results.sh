@@ -6,6 +6,7 @@
 #
 #   bash scripts/results.sh [DATA]      # DATA: default ../shared/data/LibriSpeech
 #   RESULTS_BUILD_ARGS="--model /path/to/wav2vec2" bash scripts/results.sh
+#   RESULTS_RUN=results/real-sample-... bash scripts/results.sh   # continue that run (--resume)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/LibriSpeech}
@@ -16,6 +17,8 @@ RUN=${RESULTS_RUN:-results/real-sample-$(date +%Y-%m-%dT%H-%M-%S)}
 # shellcheck disable=SC2086
 BUILD=(.venv/bin/featstore build --source "$DATA" --out "$STORE" --resume --quiet ${RESULTS_BUILD_ARGS:-})
 BENCH=(.venv/bin/bench run benchmarks.yaml --store "$STORE" --out "$RUN" --skip-missing-views --quiet)
+# RESULTS_RUN naming an earlier run folder continues it: only cells not already done there run
+[ -f "$RUN/results.jsonl" ] && BENCH+=(--resume)
 start=$(date +%s)
 "${BUILD[@]}"
 .venv/bin/featstore verify "$STORE"

@@ -67,6 +67,7 @@ def test_repo_benchmarks_yaml_is_valid():
     c = cfg.load(ROOT / "benchmarks.yaml")
     assert set(c.tasks) == {"gender", "speaker", "verification"} and len(c.seeds) == 5
     assert ("wav2vec2:6", "lda-cosine") in c.tasks["verification"].combinations()
+    assert ("dvector", "cosine") in c.tasks["verification"].combinations()
     assert c.selection == "cv" and c.folds == 5
     assert ("audio", "hf-finetune") in c.tasks["gender"].combinations()
     assert ("wav2vec2:all", "pca-kmeans") in c.tasks["speaker"].combinations()
