@@ -161,6 +161,37 @@ def _check_layers(kind: str, layers: tuple[int, ...], total: int,
     return tuple(int(i) for i in layers)
 
 
+def resolve_compute_dtype(option: str, device: torch.device) -> str:
+    """``--compute-dtype``: auto is bf16 on CUDA, float32 elsewhere; a name not in
+    ``COMPUTE_DTYPES`` is a UserError."""
+    compute = option
+    if compute == "auto":
+        compute = "bfloat16" if device.type == "cuda" else "float32"
+    if compute not in COMPUTE_DTYPES:
+        raise UserError(f"compute dtype must be auto or one of {sorted(COMPUTE_DTYPES)}; "
+                        f"got {option!r}")
+    return compute
+
+
+def preprocessing(feature_extractor, model_id: str, sample_rate: int) -> tuple[bool, float]:
+    """The checkpoint's (normalize, padding_value); a UserError when it expects another
+    sample rate than the store's."""
+    rate = getattr(feature_extractor, "sampling_rate", sample_rate)
+    if rate != sample_rate:
+        raise UserError(f"{model_id!r} expects {rate} Hz audio, the store uses {sample_rate} Hz")
+    return (bool(getattr(feature_extractor, "do_normalize", False)),
+            float(getattr(feature_extractor, "padding_value", 0.0)))
+
+
+def recorded_model(model_id: str) -> tuple[str, str | None]:
+    """(the model's name as recorded, its local path or None): a local folder is recorded by
+    its name, since the full path means nothing on another machine."""
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        return path.resolve().name, model_id
+    return model_id, None
+
+
 class Wav2Vec2Extractor:
     """One wav2vec2-family upstream, stored under ``name``."""
 
@@ -171,26 +202,17 @@ class Wav2Vec2Extractor:
                 f"{name} dtype must be one of {sorted(STORAGE_DTYPES)}; got {options.dtype!r}"
             )
         self.device = torch.device(options.device)
-        compute = options.compute_dtype
-        if compute == "auto":
-            compute = "bfloat16" if self.device.type == "cuda" else "float32"
-        if compute not in COMPUTE_DTYPES:
-            raise UserError(f"compute dtype must be auto or one of {sorted(COMPUTE_DTYPES)}; "
-                            f"got {options.compute_dtype!r}")
-        self.options, self.compute_dtype = options, compute
+        self.options = options
+        self.compute_dtype = resolve_compute_dtype(options.compute_dtype, self.device)
 
         model, feature_extractor, self.revision = load_model(options.model, name)
         cfg = model.config
         if not hasattr(cfg, "conv_kernel"):
             raise UserError(f"{name}: {options.model!r} is not a wav2vec2-style model (no conv "
                             f"feature encoder in its config); supported: {', '.join(TESTED)}")
-        rate = getattr(feature_extractor, "sampling_rate", options.sample_rate)
-        if rate != options.sample_rate:
-            raise UserError(f"{options.model!r} expects {rate} Hz audio, "
-                            f"the store uses {options.sample_rate} Hz")
+        self.normalize, self.padding_value = preprocessing(feature_extractor, options.model,
+                                                           options.sample_rate)
         self.model = model.eval().to(self.device)
-        self.normalize = bool(getattr(feature_extractor, "do_normalize", False))
-        self.padding_value = float(getattr(feature_extractor, "padding_value", 0.0))
 
         total = cfg.num_hidden_layers + 1  # CNN/projection output + each transformer layer
         self.num_layers_total, self.dim = total, cfg.hidden_size
@@ -208,11 +230,7 @@ class Wav2Vec2Extractor:
             raise UserError(f"{name} layers: select at least one layer")
         self.frames_layers = _check_layers("frames layers", tuple(options.frames_layers), total,
                                            name)
-        path = Path(options.model).expanduser()
-        local = path.is_dir()
-        # a local path is recorded by its name: the full path means nothing on another machine
-        self.model_name = path.resolve().name if local else options.model
-        self.local_path = options.model if local else None
+        self.model_name, self.local_path = recorded_model(options.model)
 
     def suggested_batch_size(self) -> int:
         return suggest_batch_size(self.model, self.options)

@@ -21,6 +21,9 @@ from featstore.extractors.wav2vec2 import (
     _looks_local,
     _one_line,
     load_fix,
+    preprocessing,
+    recorded_model,
+    resolve_compute_dtype,
 )
 from featstore.machine import cpu_threads
 
@@ -46,27 +49,13 @@ class XVectorExtractor:
     def __init__(self, options: ExtractorOptions, name: str = "xvector") -> None:
         self.name, self.options = name, options
         self.device = torch.device(options.device)
-        compute = options.compute_dtype
-        if compute == "auto":
-            compute = "bfloat16" if self.device.type == "cuda" else "float32"
-        if compute not in COMPUTE_DTYPES:
-            raise UserError(f"compute dtype must be auto or one of {sorted(COMPUTE_DTYPES)}")
-        self.compute_dtype = compute
+        self.compute_dtype = resolve_compute_dtype(options.compute_dtype, self.device)
         model, fe, self.revision = load_xvector(options.model, name)
-        rate = getattr(fe, "sampling_rate", options.sample_rate)
-        if rate != options.sample_rate:
-            raise UserError(f"{options.model!r} expects {rate} Hz audio, "
-                            f"the store uses {options.sample_rate} Hz")
+        self.normalize, self.padding_value = preprocessing(fe, options.model, options.sample_rate)
         self.model = model.eval().to(self.device)
-        self.normalize = bool(getattr(fe, "do_normalize", False))
-        self.padding_value = float(getattr(fe, "padding_value", 0.0))
         self.masked = uses_attention_mask(model.config)
         self.dim = int(model.config.xvector_output_dim)
-        from pathlib import Path
-
-        path = Path(options.model).expanduser()
-        self.model_name = path.resolve().name if path.is_dir() else options.model
-        self.local_path = options.model if path.is_dir() else None
+        self.model_name, self.local_path = recorded_model(options.model)
 
     def num_threads(self) -> int | None:
         return cpu_threads(self.device.type)
