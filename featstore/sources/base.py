@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import BinaryIO
 
+from featstore.errors import UserError
+
 UNKNOWN_GENDER = "U"
 
 # What soundfile reads: a file path or a binary file-like object.
@@ -46,3 +48,15 @@ class Corpus:
     # Reads an utterance's audio where it is not a file at Utterance.path (a record of a
     # Hugging Face dataset, say); may raise featstore.audio.AudioError for a record without audio.
     reader: Callable[[Utterance], AudioInput] | None = None
+
+
+def pick_splits(splits: dict, wanted: list[str] | None, where: str) -> dict:
+    """The ``wanted`` splits of a source (``--subsets``), in that order; all when none are
+    named; a split the source lacks is a UserError naming the ones it has."""
+    if not wanted:
+        return splits
+    unknown = [s for s in wanted if s not in splits]
+    if unknown:
+        raise UserError(f"{where} has no split(s) {', '.join(unknown)}; "
+                        f"it has {', '.join(splits) or 'none'}")
+    return {s: splits[s] for s in dict.fromkeys(wanted)}

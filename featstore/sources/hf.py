@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featstore.errors import UserError
-from featstore.sources.base import Corpus
+from featstore.sources.base import Corpus, pick_splits
 from featstore.sources.hf_corpus import build_corpus, check_options, resolve_columns
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def load_hf(arg: str | None, subsets: list[str] | None, cache_dir: Path,
     root = spec.target + (f":{spec.config}" if spec.config else "")
     name = f"Hugging Face dataset {root}"
     if spec.local and any((Path(spec.target) / f).is_file() for f in _SAVED):
-        splits = _pick(_load_from_disk(spec.target), wanted, name)
+        splits = pick_splits(_load_from_disk(spec.target), wanted, name)
     else:
         splits = _load_dataset(spec, wanted, cache_dir / "hf", options, streaming, name)
     return build_corpus(f"{name} ({', '.join(splits)})", root, splits, options)
@@ -84,16 +84,6 @@ def _load_from_disk(path: str) -> dict[str, Dataset]:
     if isinstance(loaded, DatasetDict):
         return dict(loaded)
     return {str(loaded.split) if loaded.split else Path(path).name: loaded}
-
-
-def _pick(splits: dict, wanted: list[str] | None, name: str) -> dict:
-    if not wanted:
-        return splits
-    unknown = [s for s in wanted if s not in splits]
-    if unknown:
-        raise UserError(f"{name} has no split(s) {', '.join(unknown)}; "
-                        f"it has {', '.join(splits) or 'none'}")
-    return {s: splits[s] for s in dict.fromkeys(wanted)}
 
 
 def _load_dataset(spec: HfSpec, wanted: list[str] | None, cache_dir: Path,

@@ -97,14 +97,3 @@ def _scan_folder(folder: Path) -> dict[str, SplitManifests]:
         raise UserError(f"lhotse:{folder}: no *_recordings_*/*_supervisions_* or *_cuts_* "
                         ".jsonl(.gz) manifests in it")
     return splits
-
-
-def pick_splits(splits: dict[str, SplitManifests], wanted: list[str] | None,
-                where: str) -> dict[str, SplitManifests]:
-    if not wanted:
-        return splits
-    unknown = [s for s in wanted if s not in splits]
-    if unknown:
-        raise UserError(f"{where} has no split(s) {', '.join(unknown)}; it has "
-                        f"{', '.join(splits)}")
-    return {s: splits[s] for s in dict.fromkeys(wanted)}

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featstore.errors import UserError
-from featstore.sources.base import UNKNOWN_GENDER, Corpus, Problem, Utterance
+from featstore.sources.base import UNKNOWN_GENDER, Corpus, Problem, Utterance, pick_splits
 from featstore.sources.hf_corpus import normalise_gender, read_gender_map
-from featstore.sources.lhotse_manifests import SplitManifests, find_manifests, pick_splits
+from featstore.sources.lhotse_manifests import SplitManifests, find_manifests
 from featstore.sources.segments import END_TOLERANCE, Segment, read_segment, segment_path
 
 EXTRA_HINT = 'pip install "featstore[lhotse]"'
