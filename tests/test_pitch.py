@@ -144,8 +144,8 @@ def test_block_and_frame_correlations_agree():
     # the correlations themselves, at every lag the difference function reads
     padded = torch.zeros((len(x), ext.yin.padded))
     padded[:, ext.half : ext.half + 32000] = x
-    corr_b = ext.yin._correlation(padded, ext._new_buffers(len(x)))[..., : ext.yin.lags]
-    corr_f = frames.yin._correlation(padded, frames._new_buffers(len(x)))[..., : ext.yin.lags]
+    corr_b = ext.yin.frame_correlations(ext.yin.correlations(padded))
+    corr_f = frames.yin.frame_correlations(frames.yin.correlations(padded))
     scale = corr_f.abs().amax(-1, keepdim=True).clamp_min(1e-12)
     assert ((corr_b - corr_f).abs() / scale).max() < 1e-5
 
@@ -157,3 +157,27 @@ def test_settings_without_shared_blocks_take_the_frame_path():
     assert PitchExtractor(ExtractorOptions(f0_min=150.0)).yin.method == "frames"  # 107, 160
     f0, _ = _pitch(tone(220.0)[None], f0_min=150.0)
     assert cents(f0[0, 5:-5], 220.0).max() < 10
+
+
+@pytest.mark.parametrize("method", ["blocks", "frames"])
+def test_fused_cpu_pass_matches_the_torch_ops(method):
+    """The CPU's fused numba pass (the default there) gives the torch ops' values (the CUDA
+    path) to float32 rounding, voicing decisions included, on both correlation methods."""
+    from featstore.extractors.pitch import PitchExtractor
+
+    rng = np.random.default_rng(7)
+    batch = np.stack([tone(f, seed=i) for i, f in enumerate((51.0, 77.0, 160.0, 350.0, 495.0))]
+                     + [rng.normal(size=32000) * 0.2, np.zeros(32000), tone(120.0) * 1e-4,
+                        tone(210.0) + rng.normal(size=32000) * 0.05])
+    batch[6, 20000:21000] = tone(180.0)[:1000]  # a tone burst in silence
+    counts = torch.tensor([32000] * 8 + [17000])
+    x = torch.from_numpy(batch.astype(np.float32))
+    fused = PitchExtractor(ExtractorOptions(), method=method)
+    ops = PitchExtractor(ExtractorOptions(), method=method, backend="torch")
+    assert fused.yin.backend == "numba" and ops.yin.method == method
+    f0_n, per_n = (v.numpy() for v in fused.compute(x, counts))
+    f0_t, per_t = (v.numpy() for v in ops.compute(x, counts))
+    assert (f0_t > 0).sum() > 700  # most tone frames voiced: a real comparison
+    np.testing.assert_array_equal(f0_n > 0, f0_t > 0)
+    np.testing.assert_allclose(f0_n, f0_t, rtol=1e-5)
+    np.testing.assert_allclose(per_n, per_t, atol=1e-5)

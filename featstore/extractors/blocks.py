@@ -87,9 +87,8 @@ def banded_mel(power: torch.Tensor, bands: list[Band], out: torch.Tensor) -> tor
     return out
 
 
-def power_spectrum(frames: torch.Tensor, spec: torch.Tensor, power: torch.Tensor
-                   ) -> torch.Tensor:
-    """|rfft(frames)|² [..., n // 2 + 1] into ``power``, via the complex buffer ``spec``: re²
-    and im² squared in place, then one add (no complex magnitude)."""
-    parts = torch.view_as_real(torch.fft.rfft(frames, out=spec)).square_()
+def power_spectrum(frames: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+    """|rfft(frames)|² [..., n // 2 + 1] into ``power``: re² and im² squared in place, then one
+    add (no complex magnitude). The rfft writes a fresh tensor: with ``out=`` it copies."""
+    parts = torch.view_as_real(torch.fft.rfft(frames)).square_()
     return torch.add(parts[..., 0], parts[..., 1], out=power)

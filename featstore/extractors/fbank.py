@@ -92,7 +92,9 @@ class FbankConfig(ExtractorConfig):
 class FbankExtractor:
     name = "fbank"
 
-    def __init__(self, options: ExtractorOptions) -> None:
+    def __init__(self, options: ExtractorOptions, backend: str | None = None) -> None:
+        """``backend``: "numba" (fused framing and power spectrum, the CPU's default) or
+        "torch" (the ops, CUDA's); the same values to float32 rounding."""
         c = FbankConfig(sample_rate=options.sample_rate, num_mel_bins=options.fbank_bins,
                         dtype=options.fbank_dtype)
         if options.chunk_samples < c.frame_length:
@@ -108,6 +110,12 @@ class FbankExtractor:
         self.bands = mel_bands(self.banks, MEL_BANDS)
         self.window = torch.hann_window(c.frame_length, periodic=False).pow(0.85).to(self.device)
         assert self.window[0] == 0  # frames' first sample is left at 0 (see _new_buffers)
+        self.kernels = None
+        if (backend or ("numba" if self.device.type == "cpu" else "torch")) == "numba":
+            from featstore.extractors import kernels
+
+            self.kernels = kernels
+            kernels.warm_in_background()
         bins = c.n_fft // 2 + 1
         self.block = block_rows(self.frames * (c.frame_length * 8 + c.n_fft * 4 + bins * 16
                                                + c.num_mel_bins * 4))
@@ -139,23 +147,31 @@ class FbankExtractor:
         never written."""
         c, t, dev = self.config, self.frames, self.device
         bins, length = c.n_fft // 2 + 1, c.frame_length
-        return {"centred": torch.empty((n, t, length), device=dev),
-                "previous": torch.empty((n, t, length - 1), device=dev),
-                "frames": torch.zeros((n, t, c.n_fft), device=dev),
-                "spec": torch.empty((n, t, bins), dtype=torch.complex64, device=dev),
+        bufs = {"frames": torch.zeros((n, t, c.n_fft), device=dev),
                 "power": torch.empty((n, t, bins), device=dev),
                 "mel": torch.empty((n, t, c.num_mel_bins), device=dev)}
+        if self.kernels is None:  # the torch ops' intermediates
+            bufs |= {"centred": torch.empty((n, t, length), device=dev),
+                     "previous": torch.empty((n, t, length - 1), device=dev)}
+        return bufs
 
     def _compute(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """Log-mels of chunks ``x`` [n, samples] into ``out`` [n, frames, bins]."""
         c, b = self.config, self._bufs.get(len(x))
-        length = c.frame_length
-        raw = x.unfold(-1, length, c.frame_shift)[:, : self.frames]  # a view: [n, t, length]
-        centred = torch.sub(raw, raw.mean(-1, keepdim=True), out=b["centred"])  # DC removal
-        previous = torch.mul(centred[..., :-1], c.preemphasis, out=b["previous"])
-        frames = b["frames"][..., 1:length]
-        torch.sub(centred[..., 1:], previous, out=frames).mul_(self.window[1:])
-        power = power_spectrum(b["frames"], b["spec"], b["power"])
+        if self.kernels is not None:
+            k = self.kernels
+            k.kaldi_frames(x.numpy(), c.frame_shift, c.preemphasis, self.window.numpy(),
+                           b["frames"].numpy())
+            power = b["power"]
+            k.power(torch.view_as_real(torch.fft.rfft(b["frames"])).numpy(), power.numpy())
+        else:
+            length = c.frame_length
+            raw = x.unfold(-1, length, c.frame_shift)[:, : self.frames]  # a view: [n, t, length]
+            centred = torch.sub(raw, raw.mean(-1, keepdim=True), out=b["centred"])  # DC removal
+            previous = torch.mul(centred[..., :-1], c.preemphasis, out=b["previous"])
+            frames = b["frames"][..., 1:length]
+            torch.sub(centred[..., 1:], previous, out=frames).mul_(self.window[1:])
+            power = power_spectrum(b["frames"], b["power"])
         mel = banded_mel(power, self.bands, b["mel"])
         out.copy_(mel.clamp_min_(EPSILON).log_())
 

@@ -121,7 +121,6 @@ class MFCCExtractor:
         return {
             "padded": torch.zeros((n, o.chunk_samples + o.n_fft), device=dev),
             "frames": torch.empty((n, frames, o.n_fft), device=dev),
-            "spec": torch.empty((n, frames, bins), dtype=torch.complex64, device=dev),
             "power": torch.empty((n, frames, bins), device=dev),
             "mel": torch.empty((n, frames, o.n_mels), device=dev),
         }
@@ -133,7 +132,7 @@ class MFCCExtractor:
         b["padded"][:, half : half + x.shape[1]] = x  # centred frames, zero padding
         frames = b["padded"].unfold(-1, o.n_fft, o.hop_length)  # a view: [n, frames, n_fft]
         torch.mul(frames, self.window, out=b["frames"])
-        power = power_spectrum(b["frames"], b["spec"], b["power"])
+        power = power_spectrum(b["frames"], b["power"])
         db = banded_mel(power, self.bands, b["mel"])
         db = db.clamp_(min=AMIN).log10_().mul_(10.0)  # [n, frames, n_mels]
         floor = db.amax(dim=(-2, -1), keepdim=True) - TOP_DB  # per chunk, not per batch

@@ -100,117 +100,133 @@ def pow2(n: int) -> int:
 
 
 class Yin:
-    """YIN of chunks in cache-sized blocks: ``compute(padded, out_f0, out_per, out_voiced)``.
+    """YIN of chunks in cache-sized blocks: ``compute(x)`` gives (f0, periodicity, voiced).
 
     The difference function needs, per frame t and lag tau, the correlation
     c_t(tau) = sum_{j < w} x[s_t + j] x[s_t + j + tau] of the window with its shifted self, and
     the energies of the shifted windows. Energies come from one running sum over the chunk
-    (float64: float32 loses the small d(tau) of clean periodic frames to cancellation), viewed
-    per frame without a copy. The correlation has two exact ways:
+    (float64: float32 loses the small d(tau) of clean periodic frames to cancellation). The
+    correlation has two exact ways:
 
     * blocks (when b = gcd(window, hop) is at least ``MIN_BLOCK``; the default 320 / 160 gives
-      160): cut the chunk into blocks of b samples. A frame's window is w / b whole blocks, so
-      c_t is the sum of the correlations of those blocks with their spans (b + lags - 1
-      samples), and spans are made of the next blocks: one rfft per block (of b samples at
-      size N >= b + lags - 1, a power of two: 512 here), span spectra as phase-shifted sums of
-      block spectra plus the one trailing sample, conj(block) x span summed over each frame's
-      blocks, one irfft per frame. Two FFTs of 512 per 10 ms frame instead of three of 648.
+      160): a frame's window is w / b whole blocks, so c_t is the sum of its blocks'
+      correlations D_k with the N samples from their start (N = 512 >= b + lags - 1, so the
+      block's circular product with that segment does not wrap at any lag read): per 10 ms,
+      two 512-point rffts and one irfft, and each frame adds its blocks' D_k in the lag domain.
     * frames (otherwise): per frame, the rfft of the frame and of its window, one irfft.
+
+    The lag-domain steps (d, its running sum, d', the trough rule, the parabola) run as torch
+    ops on CUDA, and fused into one pass per frame on the CPU
+    (``featstore.extractors.kernels``, numba): there a dozen tensor ops over every lag cost
+    more than the FFTs. ``backend`` picks one ("torch" or "numba"; default by device).
     """
 
     MIN_BLOCK = 32
     OFF = 8.0  # added to d' (>= 0) off the troughs: past any bound (at most 2 + margin)
 
     def __init__(self, cfg: PitchConfig, chunk_samples: int, frames: int,
-                 device: torch.device, method: str | None = None) -> None:
+                 device: torch.device, method: str | None = None,
+                 backend: str | None = None) -> None:
         self.cfg, self.frames, self.device = cfg, frames, device
         self.lags = cfg.max_lag + 2  # lags 0 .. max_lag + 1 (the parabola's right neighbour)
-        self.padded = chunk_samples + cfg.frame_length
         b = math.gcd(cfg.window, cfg.hop)
         self.method = method or ("blocks" if b >= self.MIN_BLOCK else "frames")
+        self.backend = backend or ("numba" if device.type == "cpu" else "torch")
+        self.padded = chunk_samples + cfg.frame_length
         if self.method == "blocks":
+            # rows of D: blocks; frame t sums rows t * step .. t * step + per_window - 1
             self.b, self.step, self.per_window = b, cfg.hop // b, cfg.window // b
-            self.spans = self.per_window + 1  # whole blocks in a span (b + lags - 1 samples)
-            self.heads = (frames - 1) * self.step + self.per_window  # blocks that start windows
+            self.rows = (frames - 1) * self.step + self.per_window
             self.n_fft = pow2(b + self.lags - 1)
-            f = torch.arange(self.n_fft // 2 + 1, dtype=torch.float64)
-            self.phase = [torch.polar(torch.ones_like(f), -2 * math.pi * f * m * b / self.n_fft)
-                          .to(torch.complex64).to(device) for m in range(self.spans + 1)]
+            self.padded = max(self.padded, (self.rows - 1) * b + self.n_fft)
         else:
+            self.step, self.per_window, self.rows = 1, 1, frames
             self.n_fft = fft_size(cfg.frame_length)  # >= frame length: no circular wrap
+        if self.backend == "numba":
+            from featstore.extractors import kernels
+
+            self.kernels = kernels
+            kernels.warm_in_background()
         self.tau = torch.arange(cfg.min_lag - 1, cfg.max_lag + 2, device=device,
                                 dtype=torch.float32)
 
     def chunk_bytes(self) -> int:
         """One chunk's working set (bytes), for the block size."""
-        bins, t, lags = self.n_fft // 2 + 1, self.frames, self.lags
-        spectra = (self.heads + self.per_window) * 3 if self.method == "blocks" else t * 3
-        return (self.padded * 16 + spectra * bins * 8 + t * self.n_fft * 4 + t * lags * 12)
+        # x (+ its float64 energies); per row two spectra and the heads / D rows
+        return self.padded * 16 + self.rows * ((self.n_fft // 2 + 1) * 16 + self.n_fft * 8)
+
+    def correlations(self, x: torch.Tensor, heads: torch.Tensor | None = None) -> torch.Tensor:
+        """D [n, rows, n_fft] of padded ``x`` [n, padded]: per row (block or frame) the
+        correlation of its window part with the samples from its start; lags < ``lags`` exact.
+        ``heads``: a zeroed [n, rows, n_fft] work buffer for the numba backend (its columns
+        past the window part stay zero), which multiplies the spectra in one pass."""
+        cfg = self.cfg
+        if self.method == "frames":
+            seg, head = x.unfold(-1, cfg.frame_length, cfg.hop)[:, : self.rows], cfg.window
+        else:
+            seg, head = x.unfold(-1, self.n_fft, self.b)[:, : self.rows], self.b
+        spec = torch.fft.rfft(seg, self.n_fft)
+        if heads is None:
+            spec.mul_(torch.fft.rfft(seg[..., :head], self.n_fft).conj())
+        else:
+            heads[..., :head] = seg[..., :head]
+            self.kernels.mul_conj(torch.view_as_real(spec).numpy(),
+                                  torch.view_as_real(torch.fft.rfft(heads)).numpy())
+        return torch.fft.irfft(spec, self.n_fft)
+
+    def frame_correlations(self, d: torch.Tensor) -> torch.Tensor:
+        """c_t(tau) [n, frames, lags]: each frame's sum of its rows of ``d``."""
+        d, end = d[..., : self.lags], (self.frames - 1) * self.step + 1
+        corr = d[:, 0:end : self.step].clone()
+        for c in range(1, self.per_window):
+            corr.add_(d[:, c : end + c : self.step])
+        return corr
 
     def buffers(self, n: int) -> dict[str, torch.Tensor]:
-        dev, bins, t = self.device, self.n_fft // 2 + 1, self.frames
-        bufs = {"corr": torch.empty((n, t, self.n_fft), device=dev),
-                "diff": torch.empty((n, t, self.lags), device=dev),
-                "running": torch.empty((n, t, self.lags), device=dev),
-                "cmndf": torch.empty((n, t, len(self.tau)), device=dev),
-                "q": torch.empty((n, t, bins), dtype=torch.complex64, device=dev)}
-        if self.method == "blocks":
-            blocks = self.heads + self.per_window
-            bufs |= {"blocks": torch.zeros((n, blocks, self.n_fft), device=dev),  # tail: 0
-                     "h": torch.empty((n, blocks, bins), dtype=torch.complex64, device=dev),
-                     "s": torch.empty((n, self.heads, bins), dtype=torch.complex64, device=dev)}
+        """Work tensors for ``n`` chunks (zeroed: their padding columns are never written)."""
+        bufs = {"x": torch.zeros((n, self.padded), device=self.device)}
+        if self.backend == "numba":
+            bufs["heads"] = torch.zeros((n, self.rows, self.n_fft))
         return bufs
 
-    def _correlation(self, x: torch.Tensor, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        """c_t(tau) [n, frames, n_fft] (lags 0 .. lags - 1 are exact) of padded ``x``."""
-        cfg, t, q = self.cfg, self.frames, b["q"]
-        if self.method == "frames":
-            frames = x.unfold(-1, cfg.frame_length, cfg.hop)[:, :t]
-            spec = torch.fft.rfft(frames, self.n_fft)
-            head = torch.fft.rfft(frames[..., : cfg.window], self.n_fft)
-            torch.mul(head.conj(), spec, out=q)
-            return torch.fft.irfft(q, self.n_fft, out=b["corr"])
-        size, heads, blocks = self.b, self.heads, len(b["blocks"][0])
-        b["blocks"][..., :size] = x[:, : blocks * size].view(len(x), blocks, size)
-        h = torch.fft.rfft(b["blocks"], out=b["h"])
-        span = torch.mul(h[:, 1 : heads + 1], self.phase[1], out=b["s"])
-        span.add_(h[:, :heads])
-        for m in range(2, self.spans):
-            span.addcmul_(h[:, m : heads + m], self.phase[m])
-        last = x[:, self.spans * size :: size][:, :heads]  # each span's trailing sample
-        span.addcmul_(last.unsqueeze(-1).to(span.dtype), self.phase[self.spans])
-        span.mul_(h[:, :heads].conj())  # per block: conj(block) x span
-        end = (t - 1) * self.step + 1
-        q.copy_(span[:, 0:end : self.step])
-        for c in range(1, self.per_window):
-            q.add_(span[:, c : end + c : self.step])
-        return torch.fft.irfft(q, self.n_fft, out=b["corr"])
+    def compute(self, b: dict[str, torch.Tensor], f0: torch.Tensor, periodicity: torch.Tensor,
+                voiced: torch.Tensor) -> None:
+        """f0 (Hz), periodicity and voiced, each [n, frames], of frames t * hop of the padded
+        chunks ``b["x"]`` [n, padded] (``b``: from ``buffers``), into the given tensors; F0 is
+        given for every frame (the best candidate), ``voiced`` says whether to believe it."""
+        x = b["x"]
+        if self.backend == "torch":
+            corr = self.frame_correlations(self.correlations(x))
+            f0[:], periodicity[:], voiced[:] = self._lag_steps(x, corr)
+            return
+        c = self.cfg
+        self.kernels.yin_frames(
+            x.numpy(), self.correlations(x, b["heads"]).numpy(), self.step, self.per_window,
+            c.hop, c.window, c.min_lag, c.max_lag, float(c.sample_rate), c.f0_min, c.f0_max,
+            c.threshold, c.margin, c.voicing, f0.numpy(), periodicity.numpy(), voiced.numpy())
 
-    def compute(self, x: torch.Tensor, b: dict[str, torch.Tensor]
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(f0 Hz, periodicity, voiced), each [n, frames], of frames t * hop of the padded
-        chunks ``x`` [n, padded]; F0 is given for every frame (the best candidate), ``voiced``
-        says whether to believe it."""
+    def _lag_steps(self, x: torch.Tensor, corr: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The torch ops from the correlations (``kernels.yin_frames`` is the fused CPU pass)."""
         cfg, t, lags = self.cfg, self.frames, self.lags
         w, hop = cfg.window, cfg.hop
-        corr = self._correlation(x, b)[..., :lags]  # sum_j x[j] x[j + tau]
         # energy of x[i : i + w] at every i, then per frame a strided view
         power = F.pad(x.double().square_().cumsum_(-1), (1, 0))
         energy = (power[:, w:] - power[:, :-w]).float()
         energy = energy.unfold(-1, lags, hop)[:, :t]  # [n, t, lags]: x[t hop + tau : ... + w]
         e0 = energy[..., :1]
-        diff = torch.add(energy, e0, out=b["diff"]).sub_(corr, alpha=2.0).clamp_min_(0.0)
+        diff = torch.add(energy, e0).sub_(corr, alpha=2.0).clamp_min_(0.0)
         diff[..., 0] = 0.0
         lo, hi = cfg.min_lag, cfg.max_lag
         tiny = torch.finfo(torch.float32).tiny
         # d' at lags lo - 1 .. hi + 1 only: the troughs' range and its neighbours; where the
         # running sum is at most tiny (digital silence: a prefix of lags), d' = 1
         # (the running sum never decreases, so lag lo - 1 says whether any frame has such lags)
-        run = torch.cumsum(diff, -1, out=b["running"])[..., lo - 1 : hi + 2]
+        run = torch.cumsum(diff, -1)[..., lo - 1 : hi + 2]
         silent = bool((run[..., 0] <= tiny).any())
         if silent:
             run.clamp_min_(tiny)
-        cmndf = torch.mul(diff[..., lo - 1 : hi + 2], self.tau, out=b["cmndf"]).div_(run)
+        cmndf = torch.mul(diff[..., lo - 1 : hi + 2], self.tau).div_(run)
         if silent:
             cmndf.masked_fill_(run == tiny, 1.0)
 
@@ -236,20 +252,21 @@ class Yin:
 class PitchExtractor:
     name = "pitch"
 
-    def __init__(self, options: ExtractorOptions, method: str | None = None) -> None:
-        """``method``: the correlation's, "blocks" or "frames" (None: blocks where they fit,
-        see ``Yin``)."""
+    def __init__(self, options: ExtractorOptions, method: str | None = None,
+                 backend: str | None = None) -> None:
+        """``method``: the correlation's, "blocks" or "frames" (None: blocks where they fit);
+        ``backend``: the lag-domain steps', "torch" or "numba" (None: numba on the CPU); see
+        ``Yin``."""
         self.config = PitchConfig(sample_rate=options.sample_rate, f0_min=options.f0_min,
                                   f0_max=options.f0_max, hop_ms=options.pitch_hop_ms)
         self.options = options
         self.device = torch.device(options.device)
         self.frames = 1 + options.chunk_samples // self.config.hop
         self.half = self.config.frame_length // 2
-        self.yin = Yin(self.config, options.chunk_samples, self.frames, self.device, method)
-        # at least 4 chunks a block: a chunk's working set is ~3 MB, but 4-8 chunks took ~15%
-        # less CPU than 1 (measured on the 2-core VM): fewer small ops per chunk, still in L3
-        self.block = max(4, block_rows(self.yin.chunk_bytes()))
-        self._bufs = ThreadBuffers(self._new_buffers)  # each block worker's own
+        self.yin = Yin(self.config, options.chunk_samples, self.frames, self.device, method,
+                       backend)
+        self.block = block_rows(self.yin.chunk_bytes())
+        self._bufs = ThreadBuffers(self.yin.buffers)  # each block worker's own
 
     def params(self) -> dict:
         c = self.config
@@ -275,17 +292,12 @@ class PitchExtractor:
         def rows(r: slice) -> None:
             b = self._bufs.get(len(batch[r]))
             b["x"][:, self.half : self.half + batch.shape[1]] = batch[r]  # centred frames
-            f0[r], periodicity[r], voiced[r] = self.yin.compute(b["x"], b)
+            self.yin.compute(b, f0[r], periodicity[r], voiced[r])
 
         run_blocks(rows, len(batch), self.block, self.device)
         centre = torch.arange(self.frames, device=self.device) * c.hop
         real = centre < n_samples.to(self.device).unsqueeze(-1)  # centre in real audio
         return (f0.masked_fill_(~(voiced & real), 0.0), periodicity.masked_fill_(~real, 0.0))
-
-    def _new_buffers(self, n: int) -> dict[str, torch.Tensor]:
-        """Work tensors for ``n`` chunks; the padding columns are zeroed once, never written."""
-        return {"x": torch.zeros((n, self.yin.padded), device=self.device),
-                **self.yin.buffers(n)}
 
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
         f0, periodicity = self.compute(batch, n_samples)

@@ -1,0 +1,155 @@
+"""The numba CPU kernels of the frame extractors (pitch, fbank).
+
+Torch on the CPU runs each elementwise step as its own pass over a block's tensors; where a
+step is a handful of such passes over data much larger than the arithmetic (YIN's lag-domain
+steps, Kaldi's framing, the power spectrum), one fused loop per frame is several times
+cheaper. Each kernel does the arithmetic of the torch ops it replaces, in the same precision
+(float32 values; float64 where torch accumulates in float64), so the two agree to float32
+rounding; tests compare them (tests/test_pitch.py, tests/test_fbank.py), and CUDA keeps the
+torch ops. ``nogil``: the block workers of ``featstore.extractors.blocks`` run kernels in
+parallel; ``cache``: compiled once per machine, then loaded (~0.4 core-s per process).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numba
+import numpy as np
+
+TINY = np.float32(np.finfo(np.float32).tiny)
+
+
+@numba.njit(nogil=True, cache=True, fastmath=False)
+def yin_frames(x: np.ndarray, d: np.ndarray, step: int, per_window: int, hop: int,
+               window: int, lo: int, hi: int, sample_rate: float, f0_min: float, f0_max: float,
+               threshold: float, margin: float, voicing: float, f0: np.ndarray, per: np.ndarray,
+               voiced: np.ndarray) -> None:
+    """YIN's lag-domain steps, one pass per frame (``Yin._lag_steps`` in
+    ``featstore.extractors.pitch`` are the torch ops): F0, periodicity and voicing [n, frames]
+    of padded chunks ``x`` [n, padded] (float32) from the row correlations ``d``
+    [n, rows, >= hi + 2] of ``Yin.correlations``: frame t's correlation is the sum of rows
+    t * step .. t * step + per_window - 1."""
+    n, frames = f0.shape
+    span = hi - lo + 3  # d' at lags lo - 1 .. hi + 1
+    cmndf = np.empty(span, dtype=np.float32)
+    diff = np.empty(hi + 2, dtype=np.float32)
+    corr = np.empty(hi + 2, dtype=np.float32)
+    for i in range(n):
+        # energy of x[i, s : s + window] for every start s: float64 running sum, then float32
+        power = np.zeros(x.shape[1] + 1, dtype=np.float64)
+        acc = 0.0
+        for s in range(x.shape[1]):
+            sample = np.float64(x[i, s])
+            acc += sample * sample
+            power[s + 1] = acc
+        energy = (power[window:] - power[:-window]).astype(np.float32)
+        for t in range(frames):
+            base = t * hop
+            e0 = energy[base]
+            corr[:] = d[i, t * step, : hi + 2]
+            for c in range(1, per_window):
+                row = d[i, t * step + c]
+                for tau in range(1, hi + 2):
+                    corr[tau] += row[tau]
+            for tau in range(1, hi + 2):  # vectorised: no dependency between lags
+                dt = (energy[base + tau] + e0) - np.float32(2.0) * corr[tau]
+                diff[tau] = dt if dt > 0 else np.float32(0.0)
+            run = 0.0  # float64, as torch's CPU cumsum accumulates float32
+            for tau in range(1, lo - 1):
+                run += diff[tau]
+            for tau in range(lo - 1, hi + 2):
+                run += diff[tau]
+                cmndf[tau - lo + 1] = np.float32(run)
+            for k in range(span):  # vectorised
+                r, tau = cmndf[k], k + lo - 1
+                cmndf[k] = np.float32(1.0) if r <= TINY else diff[tau] * np.float32(tau) / r
+            # troughs of d' in [lo, hi]: first below threshold or within margin of the deepest
+            deepest = np.float32(2.0)  # 2: no trough
+            for k in range(1, span - 1):  # branch-free: troughs are many and irregular
+                c = cmndf[k]
+                trough = (c <= cmndf[k - 1]) & (c < cmndf[k + 1])
+                deepest = min(deepest, c if trough else np.float32(2.0))
+            bound = max(deepest + np.float32(margin), np.float32(threshold))
+            idx, found = 0, False
+            for k in range(1, span - 1):
+                c = cmndf[k]
+                if c <= bound and c <= cmndf[k - 1] and c < cmndf[k + 1]:
+                    idx, found = k - 1, True
+                    break
+            a, c0, c = cmndf[idx], cmndf[idx + 1], cmndf[idx + 2]
+            curve = a - np.float32(2.0) * c0 + c
+            shift = np.float32(0.0)
+            if curve > 0:
+                shift = np.float32(0.5) * (a - c) / max(curve, TINY)
+                shift = min(max(shift, np.float32(-1.0)), np.float32(1.0))
+            period = np.float32(idx + lo) + shift
+            f0[i, t] = min(max(np.float32(sample_rate) / period, np.float32(f0_min)),
+                           np.float32(f0_max))
+            per[i, t] = min(max(np.float32(1.0) - c0, np.float32(0.0)), np.float32(1.0))
+            voiced[i, t] = c0 < voicing and found and e0 > 0
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def mul_conj(a: np.ndarray, b: np.ndarray) -> None:
+    """``a *= conj(b)`` for complex arrays viewed as [..., 2] float32 (re, im): one pass where
+    torch's complex product with a conjugate view takes two."""
+    x, y = a.reshape(-1), b.reshape(-1)
+    for j in range(x.size // 2):
+        ar, ai, br, bi = x[2 * j], x[2 * j + 1], y[2 * j], y[2 * j + 1]
+        x[2 * j] = ar * br + ai * bi
+        x[2 * j + 1] = ai * br - ar * bi
+
+
+
+@numba.njit(nogil=True, cache=True)
+def kaldi_frames(x: np.ndarray, shift: int, preemphasis: float, window: np.ndarray,
+                 out: np.ndarray) -> None:
+    """Kaldi's framing of chunks ``x`` [n, samples] into ``out`` [n, frames, n_fft]: per frame
+    of ``len(window)`` samples every ``shift``, DC removal, pre-emphasis (the first sample
+    against itself), the window; ``out``'s columns past the frame (FFT padding) untouched."""
+    n, frames = out.shape[0], out.shape[1]
+    length = window.shape[0]
+    pre = np.float32(preemphasis)
+    for i in range(n):
+        for t in range(frames):
+            raw = x[i, t * shift : t * shift + length]
+            total = 0.0  # float64, as torch's CPU mean accumulates float32
+            for j in range(length):
+                total += raw[j]
+            mean = np.float32(total / length)
+            frame = out[i, t]
+            first = raw[0] - mean
+            frame[0] = (first - pre * first) * window[0]
+            for j in range(1, length):
+                frame[j] = ((raw[j] - mean) - pre * (raw[j - 1] - mean)) * window[j]
+
+
+@numba.njit(nogil=True, cache=True)
+def power(spec: np.ndarray, out: np.ndarray) -> None:
+    """|z|^2 of complex ``spec`` viewed as [..., 2] float32 (re, im) into ``out`` [...]."""
+    z, p = spec.reshape(-1), out.reshape(-1)
+    for j in range(p.size):
+        p[j] = z[2 * j] * z[2 * j] + z[2 * j + 1] * z[2 * j + 1]
+
+
+def _warm() -> None:
+    f = np.zeros((1, 4, 2), np.float32)
+    mul_conj(f, f.copy())
+    power(f, np.zeros((1, 4), np.float32))
+    x = np.zeros((1, 64), np.float32)
+    kaldi_frames(x, 8, 0.97, np.ones(16, np.float32), np.zeros((1, 1, 16), np.float32))
+    yin_frames(x, np.zeros((1, 1, 16), np.float32), 1, 1, 8, 8, 2, 8, 16000.0, 50.0, 500.0,
+               0.1, 0.1, 0.35, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
+               np.zeros((1, 1), np.bool_))
+
+
+@functools.cache
+def warm_in_background() -> threading.Thread:
+    """Load (or compile) every kernel on a side thread, once per process: an extractor calls
+    it when built, so the load overlaps the build's start instead of delaying its first
+    batch. A kernel's first call waits for the load (numba's compiler lock)."""
+    thread = threading.Thread(target=_warm, name="kernels-warm", daemon=True)
+    thread.start()
+    return thread
