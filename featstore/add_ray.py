@@ -1,21 +1,19 @@
 """``featstore add --ray``: the new group files of the pending shards built by Ray actors, as
-``build --ray`` builds shards (featstore/build_ray.py: the same cluster, resources, restarts
-and retries). The driver (featstore/add.py) holds the store lock, records the add and writes
-the index; each actor loads the new extractors once and writes one shard's group files per
-call with ``featstore.add.add_shard``."""
+``build --ray`` builds shards (featstore/build_ray.py: the same cluster and resources; the same
+actor pool, restarts and retries: featstore/ray_actors.py). The driver (featstore/add.py) holds
+the store lock, records the add and writes the index; each actor loads the new extractors once
+and writes one shard's group files per call with ``featstore.add.add_shard``."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from featstore import cluster as ray_cluster
-from featstore.build_ray import RETRIES, RayBuild
+from featstore import ray_actors
+from featstore.build_ray import RayBuild
 from featstore.errors import UserError
 from featstore.store.layout import ADDING, PLAN, group_file
 
@@ -30,39 +28,20 @@ class RayAdd:
 
     def run(self, root: Path, pending: list[int], todo: list, cfg) -> int | list[int]:
         """Write the ``pending`` shards' group files; returns the batch size(s) used."""
-        ray = ray_cluster.ray_module()
-        from ray.util import ActorPool
-
         names = [e.name for e in todo]
         res = self.build.resources(names)
         n = self.build.workers(res, len(pending))
         self.build.cluster["workers"] = {"actors": n, **res}
         wcfg = dataclasses.replace(cfg, extract=dataclasses.replace(
             cfg.extract, device=self.build.device), quiet=True, ray=None)
-        actor = ray.remote(GroupBuilder).options(
-            **res, max_restarts=RETRIES, max_task_retries=RETRIES)
-        actors = [actor.remote(str(root.absolute()), names, wcfg) for _ in range(n)]
-        try:
-            checks = ray.get([a.check.remote() for a in actors])
-            problems = [c for c in checks if isinstance(c, str)]
-            if problems:
-                raise UserError(problems[0])
-            bar = tqdm(total=len(pending), unit="shard", desc="add", disable=cfg.quiet or None,
-                       file=sys.stderr)
-            try:
-                for _ in ActorPool(actors).map_unordered(lambda a, i: a.build.remote(i), pending):
-                    bar.update(1)
-            except ray.exceptions.RayError as exc:
-                text = " ".join(str(getattr(exc, "cause", None) or exc).split())
-                raise UserError(f"adding on Ray failed ({type(exc).__name__}: {text[:300]}); "
-                                "the finished files are kept: rerun with --resume") from None
-            finally:
-                bar.close()
-        finally:
-            for a in actors:
-                ray.kill(a)
-        sizes = sorted(set(checks))
-        return sizes[0] if len(sizes) == 1 else sizes
+        checks, _ = ray_actors.run_pool(GroupBuilder, (str(root.absolute()), names, wcfg), res,
+                                        n, pending, desc="add", quiet=cfg.quiet, failure=_failure)
+        return ray_actors.batch_sizes(checks)
+
+
+def _failure(exc: Exception) -> str:
+    return (f"adding on Ray failed ({type(exc).__name__}: {ray_actors.error_text(exc)[:300]}); "
+            "the finished files are kept: rerun with --resume")
 
 
 class GroupBuilder:
@@ -110,9 +89,7 @@ class GroupBuilder:
         from featstore.add import add_shard
 
         if self.todo is None:  # a restarted actor: Ray re-ran __init__ only
-            problem = self.check()
-            if isinstance(problem, str):
-                raise RuntimeError(problem)
+            ray_actors.check_again(self)
         try:
             add_shard(self.root, shard, self.todo, self.audio, self.settings)
         except Exception as exc:  # name the shard in the driver's message

@@ -6,11 +6,11 @@ Ray. Each actor loads the extractors once on its device (a whole GPU with wav2ve
 one for MFCC/audio only, a CPU core on a CPU build; its decode threads and MFCC pool are sized
 from that CPU share, not the node's cores), reads plan.json from the shared store and
 builds one shard per call with ``build_shard``: under a temporary name, published by rename.
-Ray hands the shards out (``ActorPool``) and restarts an actor whose process died, retrying its
-shard there (``max_restarts`` / ``max_task_retries``); a shard that still fails stops the build,
-naming it, with the finished shards kept for ``--resume``. The driver then checks that it sees
-every shard it was told about, and the index step (featstore.store.index) reads each once,
-comparing its SHA-256 with the one its worker reported.
+Ray hands the shards out (``ActorPool``, featstore/ray_actors.py) and restarts an actor whose
+process died, retrying its shard there (``max_restarts`` / ``max_task_retries``); a shard that
+still fails stops the build, naming it, with the finished shards kept for ``--resume``. The
+driver then checks that it sees every shard it was told about, and the index step
+(featstore.store.index) reads each once, comparing its SHA-256 with the one its worker reported.
 """
 
 from __future__ import annotations
@@ -18,20 +18,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from featstore import cluster as ray_cluster
-from featstore import provenance
+from featstore import provenance, ray_actors
 from featstore.errors import UserError
 from featstore.extractors import ExtractorOptions
 from featstore.store.folder import NO_RENAME, rename_replaces
 from featstore.store.layout import PLAN, SHARDS, sha256_file, shard_name
 
-RETRIES = 3  # restarts of a dead actor, and retries of its shard
 CRASH_HOOK = "FEATSTORE_TEST_RAY_CRASH"  # tests only: "SHARD:MARKER" kills the worker once
 GPU_SHARE_LIGHT = 0.25  # GPU per actor when no feature needs a whole one (MFCC, audio)
 LIGHT = ("mfcc", "pitch", "fbank", "audio", "dvector")  # extractors that share a GPU
@@ -79,9 +75,6 @@ class RayBuild:
         the corpus's audio reader, pickled to the workers (None: files by path)."""
         if not pending:  # all shards there, index missing: nothing for workers to do
             return cfg.batch_size
-        ray = ray_cluster.ray_module()
-        from ray.util import ActorPool
-
         res = self.resources(plan["params"]["features"])
         n = self.workers(res, len(pending))
         self.cluster["workers"] = {"actors": n, **res}
@@ -89,38 +82,20 @@ class RayBuild:
         wcfg = dataclasses.replace(cfg, extract=opts, quiet=True)
         utt_paths = [u["path"] for u in plan["utterances"]]
         source = os.path.commonpath([str(Path(p).parent) for p in utt_paths])
-        actor = ray.remote(ShardBuilder).options(
-            **res, max_restarts=RETRIES, max_task_retries=RETRIES)
-        actors = [actor.remote(str(out.absolute()), sha256_file(out / PLAN), source, wcfg,
-                               os.environ.get(CRASH_HOOK), res["num_cpus"], reader)
-                  for _ in range(n)]
-        try:
-            checks = ray.get([a.check.remote() for a in actors])
-            problems = [c for c in checks if isinstance(c, str)]
-            if problems:
-                raise UserError(problems[0])
-            pool = ActorPool(actors)
-            bar = tqdm(total=len(pending), unit="shard", desc="build",
-                       disable=cfg.quiet or None, file=sys.stderr)
-            reports = []
-            try:
-                for report in pool.map_unordered(lambda a, i: a.build.remote(i), pending):
-                    reports.append(report)
-                    bar.update(1)
-            except ray.exceptions.RayError as exc:
-                missing = [i for i in pending if not (out / SHARDS / shard_name(i)).exists()]
-                raise UserError(_failure(exc, missing)) from None
-            finally:
-                bar.close()
-        finally:
-            for a in actors:
-                ray.kill(a)
+        args = (str(out.absolute()), sha256_file(out / PLAN), source, wcfg,
+                os.environ.get(CRASH_HOOK), res["num_cpus"], reader)
+
+        def failure(exc: Exception) -> str:
+            missing = [i for i in pending if not (out / SHARDS / shard_name(i)).exists()]
+            return _failure(exc, missing)
+
+        checks, reports = ray_actors.run_pool(ShardBuilder, args, res, n, pending, desc="build",
+                                              quiet=cfg.quiet, failure=failure)
         nodes = [r["node"] for r in reports]
         self.cluster["shards_built_by_node"] = {h: nodes.count(h) for h in sorted(set(nodes))}
         check_visible(out, reports)
         self.reported = {r["shard"]: r["sha256"] for r in reports}
-        sizes = sorted(set(checks))
-        return sizes[0] if len(sizes) == 1 else sizes
+        return ray_actors.batch_sizes(checks)
 
     def provenance(self) -> dict:
         """The index's provenance fields that describe where the build ran."""
@@ -131,7 +106,7 @@ class RayBuild:
 
 
 def _failure(exc: Exception, missing: list[int]) -> str:
-    text = " ".join(str(getattr(exc, "cause", None) or exc).split())
+    text = ray_actors.error_text(exc)
     names = ", ".join(shard_name(i) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
     return (f"building on Ray failed ({type(exc).__name__}: {text[:300]}); not built: {names}; "
             "the finished shards are kept: rerun with --resume")
@@ -195,9 +170,7 @@ class ShardBuilder:
         from featstore.pipeline import build_shard
 
         if self.extractors is None:  # a restarted actor: Ray re-ran __init__ only
-            problem = self.check()
-            if isinstance(problem, str):
-                raise RuntimeError(problem)
+            ray_actors.check_again(self)
         if self.crash:
             _maybe_crash(self.crash, shard)
         try:

@@ -104,14 +104,27 @@ def test_code_version_follows_what_cells_import(tmp_path):
     root = _copy_tree(tmp_path / "repo")
     files = {p.relative_to(root).as_posix() for p in cell_files(root)}
     # standardize.py was missing from the old hand list; cli / report / perf run in no cell
-    assert {"featstore/standardize.py", "featstore/pooling.py", "bench/views.py",
+    assert {"featstore/standardize.py", "featstore/pooling.py", "bench/views/__init__.py",
             "models/logreg.py", "bench/tasks/speaker.py"} <= files
+    # every module of the bench/views and bench/config packages, not only their __init__
+    for package in ("views", "config"):
+        assert {p.relative_to(root).as_posix() for p in (root / "bench" / package).glob("*.py")
+                } <= files
     assert {"bench/verification/metrics.py", "bench/verification/backends.py"} <= files
     assert not files & {"bench/report.py", "bench/report_plots.py", "bench/cli.py",
                         "bench/compare.py", "bench/verification/report.py", "featstore/build.py"}
     assert not any(f.startswith(("featstore/perf/", "featstore/cli/")) for f in files)
     before = code_version(root)
     assert code_version(root) == before
+    # a view / config function edited in its own module (each package was one file once)
+    for moved, old, new in (("bench/views/upstream.py", "stack: bool = False", "stack: bool = 1"),
+                            ("bench/config/entries.py", "low=1)", "low=2)")):
+        original = (root / moved).read_text()
+        assert old in original
+        (root / moved).write_text(original.replace(old, new, 1))
+        assert code_version(root) != before, moved
+        (root / moved).write_text(original)
+        assert code_version(root) == before
     with open(root / "bench/report.py", "a") as f:  # reports only: no cell reruns
         f.write("\n# a comment\n")
     assert code_version(root) == before

@@ -101,7 +101,7 @@ def test_featstore_eda_imports_neither_torch_nor_models():
 
 # -- the callers, against the code they had before ---------------------------------------------
 def old_view_mfcc(X: np.ndarray, n_samples: np.ndarray, hop: int) -> np.ndarray:
-    """bench/views.py MFCCView.load's pooling before featstore.pooling existed."""
+    """MFCCView.load's pooling (then in bench/views.py) before featstore.pooling existed."""
     k = np.clip(np.ceil(n_samples / hop).astype(int), 1, X.shape[1])
     w = (np.arange(X.shape[1])[None, :] < k[:, None]).astype(np.float32)[..., None]
     mean = (X * w).sum(1) / k[:, None]
