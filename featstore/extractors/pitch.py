@@ -100,7 +100,7 @@ def pow2(n: int) -> int:
 
 
 class Yin:
-    """YIN of chunks in cache-sized blocks: ``compute(x)`` gives (f0, periodicity, voiced).
+    """YIN of chunks in cache-sized blocks: ``compute(buffers(n), f0, periodicity, voiced)``.
 
     The difference function needs, per frame t and lag tau, the correlation
     c_t(tau) = sum_{j < w} x[s_t + j] x[s_t + j + tau] of the window with its shifted self, and
