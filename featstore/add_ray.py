@@ -17,6 +17,7 @@ from tqdm import tqdm
 from featstore import cluster as ray_cluster
 from featstore.build_ray import RETRIES, RayBuild
 from featstore.errors import UserError
+from featstore.extractors import ExtractContext
 from featstore.store.layout import ADDING, PLAN, group_file
 
 
@@ -28,8 +29,10 @@ class RayAdd:
     def connect(cls, address: str, device: str) -> RayAdd:
         return cls(RayBuild.connect(address, device))
 
-    def run(self, root: Path, pending: list[int], todo: list, cfg) -> int | list[int]:
-        """Write the ``pending`` shards' group files; returns the batch size(s) used."""
+    def run(self, root: Path, pending: list[int], todo: list, cfg,
+            context: ExtractContext) -> int | list[int]:
+        """Write the ``pending`` shards' group files with ``cfg.configs`` and ``context`` (on
+        the workers' device); returns the batch size(s) used."""
         ray = ray_cluster.ray_module()
         from ray.util import ActorPool
 
@@ -37,11 +40,11 @@ class RayAdd:
         res = self.build.resources(names)
         n = self.build.workers(res, len(pending))
         self.build.cluster["workers"] = {"actors": n, **res}
-        wcfg = dataclasses.replace(cfg, extract=dataclasses.replace(
-            cfg.extract, device=self.build.device), quiet=True, ray=None)
+        wcfg = dataclasses.replace(cfg, device=self.build.device, quiet=True, ray=None)
+        wcontext = dataclasses.replace(context, device=self.build.device)
         actor = ray.remote(GroupBuilder).options(
             **res, max_restarts=RETRIES, max_task_retries=RETRIES)
-        actors = [actor.remote(str(root.absolute()), names, wcfg) for _ in range(n)]
+        actors = [actor.remote(str(root.absolute()), names, wcfg, wcontext) for _ in range(n)]
         try:
             checks = ray.get([a.check.remote() for a in actors])
             problems = [c for c in checks if isinstance(c, str)]
@@ -68,8 +71,8 @@ class RayAdd:
 class GroupBuilder:
     """A Ray actor: the new extractors loaded once, then one shard's group files per call."""
 
-    def __init__(self, root: str, names: list[str], cfg):
-        self.root, self.names, self.cfg = Path(root), names, cfg
+    def __init__(self, root: str, names: list[str], cfg, context: ExtractContext):
+        self.root, self.names, self.cfg, self.context = Path(root), names, cfg, context
         self.todo = self.settings = self.audio = None
 
     def check(self) -> int | str:
@@ -84,9 +87,9 @@ class GroupBuilder:
         problem = ray_cluster.unseen("the store folder", self.root / ADDING, is_dir=False)
         if problem:
             return problem
-        opts = self.cfg.extract
+        ctx = self.context
         try:
-            self.todo = load_extractors(self.names, opts)
+            self.todo = load_extractors(self.names, self.cfg.configs, ctx)
         except UserError as exc:
             return f"Ray worker on {ray_cluster.node_name()}: {exc}"
         recorded = json.loads((self.root / ADDING).read_text())["extractors"]
@@ -97,8 +100,8 @@ class GroupBuilder:
         store = Store(self.root)
         plan = json.loads((self.root / PLAN).read_text())
         self.settings = RunSettings(
-            device=opts.device, sample_rate=opts.sample_rate, chunk_samples=opts.chunk_samples,
-            batch_size=self.cfg.batch_size or machine.default_batch_size(self.todo, opts.device),
+            device=ctx.device, sample_rate=ctx.sample_rate, chunk_samples=ctx.chunk_samples,
+            batch_size=self.cfg.batch_size or machine.default_batch_size(self.todo, ctx.device),
             decode_threads=0)
         try:
             self.audio = audio_input(store, plan, self.cfg, self.settings)
