@@ -22,7 +22,8 @@ from featstore.build_setup import load_extractors
 from featstore.device import resolve_device
 from featstore.drop import remove_unlisted
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext
+from featstore.extractors.configs import ExtractorConfig
 from featstore.pipeline import RunSettings, extract, group_parts
 from featstore.store.groups import feature_entries, group_entry
 from featstore.store.layout import ADDING, FORMAT_VERSION, INDEX, write_json_atomic
@@ -41,7 +42,9 @@ class AddConfig:
     workers: int | None = None
     resume: bool = False
     quiet: bool = False
-    extract: ExtractorOptions = field(default_factory=ExtractorOptions)
+    device: str = "cpu"  # or cuda, auto
+    # kind -> config (featstore.extractors.config_kind); a kind not here: its defaults
+    configs: dict[str, ExtractorConfig] = field(default_factory=dict)
     ray: str | None = None
 
 
@@ -64,23 +67,23 @@ def add(cfg: AddConfig) -> dict:
     root = Path(cfg.store)
     store = Store(root)  # a UserError unless it is a finished store
     plan = json.loads((root / "plan.json").read_text())
-    opts = cfg.extract
     ray = None
     if cfg.ray is not None:  # the device is the workers', on the cluster
         from featstore.add_ray import RayAdd
 
-        ray = RayAdd.connect(cfg.ray, opts.device)
-        opts.device = ray.build.device
+        ray = RayAdd.connect(cfg.ray, cfg.device)
+        device = ray.build.device
     else:
         try:
-            opts.device = resolve_device(opts.device)
+            device = resolve_device(cfg.device)
         except UserError as exc:
             raise UserError(f"--device: {exc}") from None
-    opts.sample_rate = plan["params"]["sample_rate"]
-    opts.chunk_samples = plan["params"]["chunk_samples"]
+    context = store_context(plan, device)
     if not cfg.features:
         raise UserError("--features must name at least one feature")
-    extractors = load_extractors(cfg.features, ray.build.plan_options(opts) if ray else opts)
+    here, configs = ray.build.plan_setup(context, cfg.features, cfg.configs) if ray else (
+        context, cfg.configs)
+    extractors = load_extractors(cfg.features, configs, here)
     with StoreLock(root):
         store = Store(root)  # re-read under the lock: another add may have finished meanwhile
         todo = _to_add(store.index, extractors, root)
@@ -89,24 +92,29 @@ def add(cfg: AddConfig) -> dict:
         _adopt(root, todo, cfg.resume)
         remove_temporaries(root)
         settings = RunSettings(
-            device=opts.device, sample_rate=opts.sample_rate, chunk_samples=opts.chunk_samples,
-            batch_size=cfg.batch_size or machine.default_batch_size(todo, opts.device),
+            device=device, sample_rate=context.sample_rate, chunk_samples=context.chunk_samples,
+            batch_size=cfg.batch_size or machine.default_batch_size(todo, device),
             decode_threads=cfg.workers if cfg.workers is not None
-            else machine.decode_threads(opts.device))
+            else machine.decode_threads(device))
         pending = [i for i in range(len(store.shards))
                    if not all(p.path.exists() for p in group_parts(root, i, todo))]
         where, batch_size = None, settings.batch_size
         if pending and ray is not None:
-            batch_size = ray.run(root, pending, todo, cfg)
+            batch_size = ray.run(root, pending, todo, cfg, context)
             where = ray.build.provenance()
         elif pending:
             _build(root, store, pending, todo, audio_input(store, plan, cfg, settings),
                    settings, cfg.quiet)
-        index = _publish(root, store.index, todo, opts.device, batch_size, where)
+        index = _publish(root, store.index, todo, device, batch_size, where)
     if not cfg.quiet:
         names = [n for e in todo for n in feature_entries(e, e.name)]
         print(f"featstore add: added {', '.join(names)} to {len(store)} chunks", file=sys.stderr)
     return index
+
+
+def store_context(plan: dict, device: str) -> ExtractContext:
+    """The extraction context of a store's chunks (its plan's rate and chunk length)."""
+    return ExtractContext(device, plan["params"]["sample_rate"], plan["params"]["chunk_samples"])
 
 
 def audio_input(store: Store, plan: dict, cfg: AddConfig, settings: RunSettings):

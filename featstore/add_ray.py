@@ -15,6 +15,7 @@ from featstore import cluster as ray_cluster
 from featstore import ray_actors
 from featstore.build_ray import RayBuild
 from featstore.errors import UserError
+from featstore.extractors import ExtractContext
 from featstore.store.layout import ADDING, PLAN, group_file
 
 
@@ -26,16 +27,19 @@ class RayAdd:
     def connect(cls, address: str, device: str) -> RayAdd:
         return cls(RayBuild.connect(address, device))
 
-    def run(self, root: Path, pending: list[int], todo: list, cfg) -> int | list[int]:
-        """Write the ``pending`` shards' group files; returns the batch size(s) used."""
+    def run(self, root: Path, pending: list[int], todo: list, cfg,
+            context: ExtractContext) -> int | list[int]:
+        """Write the ``pending`` shards' group files with ``cfg.configs`` and ``context`` (on
+        the workers' device); returns the batch size(s) used."""
         names = [e.name for e in todo]
         res = self.build.resources(names)
         n = self.build.workers(res, len(pending))
         self.build.cluster["workers"] = {"actors": n, **res}
-        wcfg = dataclasses.replace(cfg, extract=dataclasses.replace(
-            cfg.extract, device=self.build.device), quiet=True, ray=None)
-        checks, _ = ray_actors.run_pool(GroupBuilder, (str(root.absolute()), names, wcfg), res,
-                                        n, pending, desc="add", quiet=cfg.quiet, failure=_failure)
+        wcfg = dataclasses.replace(cfg, device=self.build.device, quiet=True, ray=None)
+        wcontext = dataclasses.replace(context, device=self.build.device)
+        checks, _ = ray_actors.run_pool(GroupBuilder, (str(root.absolute()), names, wcfg, wcontext),
+                                        res, n, pending, desc="add", quiet=cfg.quiet,
+                                        failure=_failure)
         return ray_actors.batch_sizes(checks)
 
 
@@ -47,8 +51,8 @@ def _failure(exc: Exception) -> str:
 class GroupBuilder:
     """A Ray actor: the new extractors loaded once, then one shard's group files per call."""
 
-    def __init__(self, root: str, names: list[str], cfg):
-        self.root, self.names, self.cfg = Path(root), names, cfg
+    def __init__(self, root: str, names: list[str], cfg, context: ExtractContext):
+        self.root, self.names, self.cfg, self.context = Path(root), names, cfg, context
         self.todo = self.settings = self.audio = None
 
     def check(self) -> int | str:
@@ -63,9 +67,9 @@ class GroupBuilder:
         problem = ray_cluster.unseen("the store folder", self.root / ADDING, is_dir=False)
         if problem:
             return problem
-        opts = self.cfg.extract
+        ctx = self.context
         try:
-            self.todo = load_extractors(self.names, opts)
+            self.todo = load_extractors(self.names, self.cfg.configs, ctx)
         except UserError as exc:
             return f"Ray worker on {ray_cluster.node_name()}: {exc}"
         recorded = json.loads((self.root / ADDING).read_text())["extractors"]
@@ -76,8 +80,8 @@ class GroupBuilder:
         store = Store(self.root)
         plan = json.loads((self.root / PLAN).read_text())
         self.settings = RunSettings(
-            device=opts.device, sample_rate=opts.sample_rate, chunk_samples=opts.chunk_samples,
-            batch_size=self.cfg.batch_size or machine.default_batch_size(self.todo, opts.device),
+            device=ctx.device, sample_rate=ctx.sample_rate, chunk_samples=ctx.chunk_samples,
+            batch_size=self.cfg.batch_size or machine.default_batch_size(self.todo, ctx.device),
             decode_threads=0)
         try:
             self.audio = audio_input(store, plan, self.cfg, self.settings)

@@ -22,6 +22,7 @@ from featstore import audio
 from featstore.build_setup import BuildConfig, load_extractors, run_settings
 from featstore.device import resolve_device
 from featstore.errors import DiskFull, UserError, mb
+from featstore.extractors.base import SAMPLE_RATE, ExtractContext
 from featstore.pipeline import RunSettings, build_shard
 from featstore.sources import resolve_source, select_speakers
 from featstore.store.folder import check_folder, clear_store, make_folder
@@ -33,7 +34,6 @@ from featstore.store.writer import ShardSink, StoreLock
 
 def build(cfg: BuildConfig) -> dict:
     """Build (or resume) a store; returns its index."""
-    opts = cfg.extract
     ray = None
     if cfg.ray is not None and str(cfg.source or "").startswith("hf:"):
         # Ray workers read audio files by path; an hf: record's bytes live in the driver's dataset.
@@ -41,16 +41,16 @@ def build(cfg: BuildConfig) -> dict:
     if cfg.ray is not None:  # the device is the workers', on the cluster
         from featstore.build_ray import RayBuild
 
-        ray = RayBuild.connect(cfg.ray, opts.device)
-        opts.device = ray.device
+        ray = RayBuild.connect(cfg.ray, cfg.device)
+        device = ray.device
     else:
         try:
-            opts.device = resolve_device(opts.device)
+            device = resolve_device(cfg.device)
         except UserError as exc:
             raise UserError(f"--device: {exc}") from None
     if cfg.chunk_seconds <= 0:
         raise UserError("--chunk-seconds must be positive")
-    opts.chunk_samples = int(round(cfg.chunk_seconds * opts.sample_rate))
+    context = ExtractContext(device, SAMPLE_RATE, int(round(cfg.chunk_seconds * SAMPLE_RATE)))
     if not cfg.features:
         raise UserError("--features must name at least one feature")
     out = Path(cfg.out)
@@ -62,13 +62,15 @@ def build(cfg: BuildConfig) -> dict:
         corpus = select_speakers(corpus, cfg.speakers, cfg.seed)
     if not corpus.utterances:
         raise UserError(f"no utterances found in {corpus.name}")
-    extractors = load_extractors(cfg.features, ray.plan_options(opts) if ray else opts,
-                                 cfg.optional)
+    here, configs = ray.plan_setup(context, cfg.features, cfg.configs) if ray else (
+        context, cfg.configs)
+    extractors = load_extractors(cfg.features, configs, here, cfg.optional)
     make_folder(out)
     with StoreLock(out):
         if cfg.overwrite:
             clear_store(out, existing)
-        plan = adopt_plan(out, make_plan(corpus, plan_params(cfg, extractors), cfg.shard_size))
+        plan = adopt_plan(out, make_plan(corpus, plan_params(cfg, context, extractors),
+                                         cfg.shard_size))
         remove_temporaries(out)
         pending = pending_shards(out, plan)
         index = finished_index(out, len(plan["shards"])) if not pending else None
@@ -76,12 +78,12 @@ def build(cfg: BuildConfig) -> dict:
             if pending:  # an old index would describe shards about to change: never leave it
                 (out / INDEX).unlink(missing_ok=True)
             if ray is not None:
-                batch_size = ray.run(out, pending, plan, cfg, corpus.reader)
+                batch_size = ray.run(out, pending, plan, cfg, context, corpus.reader)
             else:
-                settings = run_settings(cfg, extractors, corpus.reader)
+                settings = run_settings(cfg, context, extractors, corpus.reader)
                 build_shards(out, plan, pending, extractors, settings, quiet=cfg.quiet)
                 batch_size = settings.batch_size
-            index = write_index(out, plan, extractors, device=opts.device, batch_size=batch_size,
+            index = write_index(out, plan, extractors, device=device, batch_size=batch_size,
                                 where=ray.provenance() if ray else None,
                                 reported=ray.reported if ray else None)
     if not cfg.quiet:
@@ -89,15 +91,14 @@ def build(cfg: BuildConfig) -> dict:
     return index
 
 
-def plan_params(cfg: BuildConfig, extractors: list) -> dict:
+def plan_params(cfg: BuildConfig, context: ExtractContext, extractors: list) -> dict:
     """Every parameter that decides what the store holds (recorded in plan.json; a resume
     must match them)."""
-    opts = cfg.extract
     # source_options only when set: plans written before that key still resume
     return {
         "features": [e.name for e in extractors],
         "extractors": {e.name: e.params() for e in extractors},
-        "sample_rate": opts.sample_rate, "chunk_samples": opts.chunk_samples,
+        "sample_rate": context.sample_rate, "chunk_samples": context.chunk_samples,
         "chunk_seconds": cfg.chunk_seconds, "chunk_policy": audio.CHUNK_POLICY,
         "shard_size": cfg.shard_size, "source": cfg.source, "subsets": cfg.subsets,
         "speakers": cfg.speakers, "seed": cfg.seed,

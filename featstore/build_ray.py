@@ -24,7 +24,8 @@ from pathlib import Path
 from featstore import cluster as ray_cluster
 from featstore import provenance, ray_actors
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext, entry_configs
+from featstore.extractors.configs import ExtractorConfig
 from featstore.store.folder import NO_RENAME, rename_replaces
 from featstore.store.layout import PLAN, SHARDS, sha256_file, shard_name
 
@@ -46,15 +47,20 @@ class RayBuild:
         cluster = ray_cluster.connect(address)
         return cls(cluster, ray_cluster.cluster_device(device, cluster))
 
-    def plan_options(self, opts: ExtractorOptions) -> ExtractorOptions:
-        """Options for loading the extractors in the driver, for the plan's parameters: on the
-        workers' device when this machine has it, else on the CPU with the precision the
-        workers will use (--compute-dtype auto means bfloat16 on CUDA)."""
+    def plan_setup(self, context: ExtractContext, features: list[str],
+                   configs: dict[str, ExtractorConfig]
+                   ) -> tuple[ExtractContext, dict[str, ExtractorConfig]]:
+        """Context and configs (kind -> config) for loading the ``features``' extractors in
+        the driver, for the plan's parameters: on the workers' device when this machine has
+        it, else on the CPU with the precision the workers will use (--compute-dtype auto
+        means bfloat16 on CUDA)."""
         here = ray_cluster.driver_device(self.device)
-        compute = opts.compute_dtype
-        if here != self.device and compute == "auto" and self.device.startswith("cuda"):
-            compute = "bfloat16"
-        return dataclasses.replace(opts, device=here, compute_dtype=compute)
+        configs = entry_configs(features, configs)
+        if here != self.device and self.device.startswith("cuda"):
+            configs = {k: dataclasses.replace(c, compute_dtype="bfloat16")
+                       if getattr(c, "compute_dtype", None) == "auto" else c
+                       for k, c in configs.items()}
+        return dataclasses.replace(context, device=here), configs
 
     def resources(self, features: list[str]) -> dict:
         if not self.device.startswith("cuda"):
@@ -69,20 +75,21 @@ class RayBuild:
             fit = min(fit, self.cluster["gpus"] // res["num_gpus"])
         return max(1, min(int(fit), pending))
 
-    def run(self, out: Path, pending: list[int], plan: dict, cfg,
+    def run(self, out: Path, pending: list[int], plan: dict, cfg, context: ExtractContext,
             reader=None) -> int | list[int] | None:
-        """Build the ``pending`` shards; returns the batch size(s) the workers used. ``reader``:
-        the corpus's audio reader, pickled to the workers (None: files by path)."""
+        """Build the ``pending`` shards with ``cfg.configs`` and ``context`` (on the workers'
+        device); returns the batch size(s) the workers used. ``reader``: the corpus's audio
+        reader, pickled to the workers (None: files by path)."""
         if not pending:  # all shards there, index missing: nothing for workers to do
             return cfg.batch_size
         res = self.resources(plan["params"]["features"])
         n = self.workers(res, len(pending))
         self.cluster["workers"] = {"actors": n, **res}
-        opts = dataclasses.replace(cfg.extract, device=self.device)
-        wcfg = dataclasses.replace(cfg, extract=opts, quiet=True)
+        wcfg = dataclasses.replace(cfg, device=self.device, quiet=True)
+        wcontext = dataclasses.replace(context, device=self.device)
         utt_paths = [u["path"] for u in plan["utterances"]]
         source = os.path.commonpath([str(Path(p).parent) for p in utt_paths])
-        args = (str(out.absolute()), sha256_file(out / PLAN), source, wcfg,
+        args = (str(out.absolute()), sha256_file(out / PLAN), source, wcfg, wcontext,
                 os.environ.get(CRASH_HOOK), res["num_cpus"], reader)
 
         def failure(exc: Exception) -> str:
@@ -125,11 +132,12 @@ def check_visible(out: Path, reports: list[dict]) -> None:
 class ShardBuilder:
     """A Ray actor: the extractors loaded once, then one shard per ``build`` call."""
 
-    def __init__(self, out: str, plan_sha: str, source: str, cfg, crash: str | None,
-                 cpus: float = 1, reader=None):
+    def __init__(self, out: str, plan_sha: str, source: str, cfg, context: ExtractContext,
+                 crash: str | None, cpus: float = 1, reader=None):
         from featstore import machine
 
         self.out, self.plan_sha, self.source, self.cfg = Path(out), plan_sha, source, cfg
+        self.context = context
         self.crash, self.reader = crash, reader
         self.plan = self.extractors = self.settings = None
         # decode threads, the MFCC block pool and torch threads from this actor's CPUs, not
@@ -151,11 +159,11 @@ class ShardBuilder:
             return (f"Ray worker on {ray_cluster.node_name()} sees another plan.json in "
                     f"{self.out} than the driver: --ray needs one shared store folder")
         self.plan = json.loads((self.out / PLAN).read_text())
-        opts = self.cfg.extract
         try:
             entries = self.plan["params"].get("entries", {})  # NAME=MODEL features
             self.extractors = load_extractors(
-                [entries.get(n, n) for n in self.plan["params"]["features"]], opts)
+                [entries.get(n, n) for n in self.plan["params"]["features"]], self.cfg.configs,
+                self.context)
         except UserError as exc:
             return f"Ray worker on {ray_cluster.node_name()}: {exc}"
         mine = json.loads(json.dumps({e.name: e.params() for e in self.extractors}))
@@ -163,7 +171,7 @@ class ShardBuilder:
             return (f"Ray worker on {ray_cluster.node_name()} would extract with other "
                     "parameters than the plan (another model version, or --compute-dtype auto "
                     "resolved differently): pass --compute-dtype and the same --model everywhere")
-        self.settings = run_settings(self.cfg, self.extractors, self.reader)
+        self.settings = run_settings(self.cfg, self.context, self.extractors, self.reader)
         return self.settings.batch_size
 
     def build(self, shard: int) -> dict:

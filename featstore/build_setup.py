@@ -5,13 +5,14 @@ the run settings (batch size, decode threads) chosen from the machine when not g
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from featstore import machine
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.extractors import ExtractContext, config_kind, make_extractor
+from featstore.extractors.configs import ExtractorConfig
 from featstore.pipeline import RunSettings
 from featstore.sources.base import AudioInput, Utterance
 
@@ -32,21 +33,24 @@ class BuildConfig:
     overwrite: bool = False
     quiet: bool = False
     cache_dir: str | None = None
-    extract: ExtractorOptions = field(default_factory=ExtractorOptions)
+    device: str = "cpu"  # or cuda, auto
+    # kind -> config (featstore.extractors.config_kind); a kind not here: its defaults
+    configs: dict[str, ExtractorConfig] = field(default_factory=dict)
     optional: tuple[str, ...] = ()  # features left out, with a notice, if they cannot load
     source_options: dict[str, str] = field(default_factory=dict)  # hf column mapping
     ray: str | None = None  # Ray address ("auto"): shards built on a Ray cluster
 
 
-def load_extractors(features: list[str], opts: ExtractorOptions,
-                    optional: tuple[str, ...] = ()) -> list:
-    """The extractors of ``features``. One named in ``optional`` that cannot be loaded (no
+def load_extractors(features: list[str], configs: Mapping[str, ExtractorConfig],
+                    context: ExtractContext, optional: tuple[str, ...] = ()) -> list:
+    """The extractors of ``features``, each from the config of its kind in ``configs`` (else
+    the kind's defaults) and ``context``. One named in ``optional`` that cannot be loaded (no
     network for a hub model, say) is left out with one line saying why and how to fix it; any
     other failure stops the build."""
     extractors = []
     for name in dict.fromkeys(features):
         try:
-            extractors.append(make_extractor(name, opts))
+            extractors.append(make_extractor(name, configs.get(config_kind(name)), context))
         except UserError as exc:
             if name not in optional:
                 raise
@@ -57,14 +61,13 @@ def load_extractors(features: list[str], opts: ExtractorOptions,
     return extractors
 
 
-def run_settings(cfg: BuildConfig, extractors: list,
+def run_settings(cfg: BuildConfig, context: ExtractContext, extractors: list,
                  reader: Callable[[Utterance], AudioInput] | None = None) -> RunSettings:
     """The batch size and decode threads given, else chosen from the machine; ``reader``: the
     corpus's audio reader (None: files by path)."""
-    opts = cfg.extract
+    device = context.device
     return RunSettings(reader=reader,
-        device=opts.device, sample_rate=opts.sample_rate, chunk_samples=opts.chunk_samples,
-        batch_size=cfg.batch_size or machine.default_batch_size(extractors, opts.device),
-        decode_threads=cfg.workers if cfg.workers is not None
-        else machine.decode_threads(opts.device),
+        device=device, sample_rate=context.sample_rate, chunk_samples=context.chunk_samples,
+        batch_size=cfg.batch_size or machine.default_batch_size(extractors, device),
+        decode_threads=cfg.workers if cfg.workers is not None else machine.decode_threads(device),
     )

@@ -380,7 +380,7 @@ def test_interrupted_overwrite_leaves_an_incomplete_store(synthetic_corpus, tmp_
 
 
 def test_provenance_records_the_batch_size_used(synthetic_corpus, tmp_path):
-    from featstore.extractors import ExtractorOptions, make_extractor
+    from featstore.extractors import make_extractor
     from featstore.machine import default_batch_size
 
     out = tmp_path / "s"
@@ -388,8 +388,7 @@ def test_provenance_records_the_batch_size_used(synthetic_corpus, tmp_path):
                  "--shard-size", "16") == 0  # no --batch-size: the default is used
     used = featstore.open(out).provenance["batch_size"]
     assert isinstance(used, int) and used > 0
-    opts = ExtractorOptions(device="cpu")
-    assert used == default_batch_size([make_extractor("mfcc", opts)], "cpu")
+    assert used == default_batch_size([make_extractor("mfcc")], "cpu")
     assert build("--source", str(synthetic_corpus), "--out", str(out), "--features", "mfcc",
                  "--shard-size", "16", "--batch-size", "7", "--overwrite") == 0
     assert featstore.open(out).provenance["batch_size"] == 7

@@ -11,7 +11,8 @@ from bench.plan import Cell
 from featstore.build_ray import RayBuild
 from featstore.cluster import cluster_device, gpu_name
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext
+from featstore.extractors.configs import MFCCConfig, Wav2Vec2Config
 
 GPU_CLUSTER = {"cpus": 32.0, "gpus": 4.0, "num_nodes": 2, "nodes": [
     {"host": "a", "cpus": 16.0, "gpus": 2.0, "accelerators": ["H100"]},
@@ -50,10 +51,16 @@ def test_driver_without_a_gpu_plans_with_the_workers_precision():
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: it plans on it")
-    opts = RayBuild(GPU_CLUSTER, "cuda").plan_options(ExtractorOptions(device="cuda"))
-    assert (opts.device, opts.compute_dtype) == ("cpu", "bfloat16")
-    opts = RayBuild(CPU_CLUSTER, "cpu").plan_options(ExtractorOptions(device="cpu"))
-    assert (opts.device, opts.compute_dtype) == ("cpu", "auto")
+    features = ["mfcc", "hubert=PATH", "xvector=PATH"]
+    given = {"mfcc": MFCCConfig(n_mfcc=20), "wav2vec2": Wav2Vec2Config(layers=(1,))}
+    context, configs = RayBuild(GPU_CLUSTER, "cuda").plan_setup(ExtractContext("cuda"), features,
+                                                                given)
+    assert context.device == "cpu" and configs["mfcc"] == given["mfcc"]
+    assert configs["wav2vec2"] == Wav2Vec2Config(layers=(1,), compute_dtype="bfloat16")
+    assert configs["xvector"].compute_dtype == "bfloat16"  # the defaults, as workers resolve
+    context, configs = RayBuild(CPU_CLUSTER, "cpu").plan_setup(ExtractContext("cpu"), features,
+                                                               given)
+    assert context.device == "cpu" and configs["wav2vec2"].compute_dtype == "auto"
 
 
 @pytest.mark.parametrize(("model", "device", "gpus"), [

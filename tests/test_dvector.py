@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.extractors import ExtractContext, make_extractor
 from featstore.extractors.dvector import partial_starts
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is None,
@@ -35,7 +35,7 @@ def speechlike(b: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def ext():
-    return make_extractor("dvector", ExtractorOptions(chunk_samples=CHUNK))
+    return make_extractor("dvector", None, ExtractContext(chunk_samples=CHUNK))
 
 
 def test_partials_follow_resemblyzer() -> None:
@@ -106,9 +106,9 @@ def test_missing_weights_is_a_notice_in_the_default_build(monkeypatch, capsys) -
     monkeypatch.setattr(dv.importlib.util, "find_spec",
                         lambda name, *a: None if name == "resemblyzer" else real(name, *a))
     with pytest.raises(UserError, match="--no-deps"):
-        make_extractor("dvector", ExtractorOptions())
+        make_extractor("dvector")
     assert "dvector" in OPTIONAL_BY_DEFAULT
-    kept = load_extractors(["mfcc", "dvector"], ExtractorOptions(), OPTIONAL_BY_DEFAULT)
+    kept = load_extractors(["mfcc", "dvector"], {}, ExtractContext(), OPTIONAL_BY_DEFAULT)
     assert [e.name for e in kept] == ["mfcc"]
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "dvector features skipped" in err

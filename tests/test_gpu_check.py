@@ -82,13 +82,14 @@ def test_dry_run_on_cpu(tmp_path):
 def test_parity_flags_a_device_that_disagrees(monkeypatch, tiny_wav2vec2):
     import featstore.extractors as fx
 
-    real = fx.make_extractor
+    real, made = fx.make_extractor, set()
 
-    def skewed(name, options):
-        ext = real(name, options)
-        if options.compute_dtype != "float32":  # the device side (the CPU side asks float32)
+    def skewed(entry, config=None, context=None):
+        ext = real(entry, config, context)
+        if entry in made:  # the device side: parity makes each CPU reference first
             extract = ext.extract
             ext.extract = lambda x, n: {k: v + 1 for k, v in extract(x, n).items()}
+        made.add(entry)
         return ext
 
     monkeypatch.setattr(fx, "make_extractor", skewed)

@@ -145,12 +145,12 @@ def test_markdown_table(result, tiny_wav2vec2):
 
 
 def test_classic_rows_are_skipped_without_librosa(monkeypatch, tmp_path):
-    from featstore.extractors import ExtractorOptions
+    from featstore.extractors import ExtractContext
     from featstore.perf import classic
 
     monkeypatch.setitem(sys.modules, "librosa", None)  # import librosa -> ImportError
-    assert classic.in_process([], ExtractorOptions()) is None
-    assert classic.new_process([], ExtractorOptions(), tmp_path) is None
+    assert classic.in_process([], ExtractContext()) is None
+    assert classic.new_process([], ExtractContext(), tmp_path) is None
     rc, out = _perf("--json")
     assert rc == 0
     result = json.loads(out)

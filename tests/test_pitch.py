@@ -7,13 +7,14 @@ import torch
 
 from featstore.audio import cut, decode
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.extractors import ExtractContext, make_extractor
+from featstore.extractors.configs import PitchConfig
 
 SR = 16000
 
 
 def _pitch(batch: np.ndarray, n_samples=None, **kw) -> tuple[np.ndarray, np.ndarray]:
-    ext = make_extractor("pitch", ExtractorOptions(**kw))
+    ext = make_extractor("pitch", PitchConfig(**kw))
     x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
     n = torch.full((len(batch),), batch.shape[1]) if n_samples is None else torch.tensor(n_samples)
     out = ext.extract(x, n)
@@ -33,7 +34,7 @@ def cents(a: np.ndarray, b: float | np.ndarray) -> np.ndarray:
 
 
 def test_shape_and_frames_follow_the_hop():
-    f0, per = _pitch(np.zeros((2, 32000)), pitch_hop_ms=5)
+    f0, per = _pitch(np.zeros((2, 32000)), hop_ms=5)
     assert f0.shape == per.shape == (2, 1 + 32000 // 80)
     assert f0.dtype == np.float32
 
@@ -96,9 +97,11 @@ def test_batch_independence():
         np.testing.assert_allclose(one_per[0], per[i], rtol=1e-5, atol=1e-5)
 
 
-def test_invalid_range_is_a_user_error():
-    with pytest.raises(UserError, match="f0_min < f0_max"):
-        make_extractor("pitch", ExtractorOptions(f0_min=300.0, f0_max=200.0))
+def test_invalid_range_is_rejected():
+    with pytest.raises(ValueError, match="f0_min < f0_max"):
+        PitchConfig(f0_min=300.0, f0_max=200.0)
+    with pytest.raises(UserError, match="bad pitch parameter: need 0 < f0_min < f0_max"):
+        make_extractor("pitch", PitchConfig(f0_max=3000.0), ExtractContext(sample_rate=8000))
 
 
 def test_agrees_with_librosa_pyin_on_real_speech(real_data):
@@ -132,10 +135,10 @@ def test_block_and_frame_correlations_agree():
     batch[-1, 15000:] = 0.0
     counts = torch.tensor([32000] * 6 + [15000])
     x = torch.from_numpy(batch.astype(np.float32))
-    ext = PitchExtractor(ExtractorOptions())
+    ext = PitchExtractor(PitchConfig(), ExtractContext())
     assert ext.yin.method == "blocks"
     f0_b, per_b = (v.numpy() for v in ext.compute(x, counts))
-    frames = PitchExtractor(ExtractorOptions(), method="frames")
+    frames = PitchExtractor(PitchConfig(), ExtractContext(), method="frames")
     f0_f, per_f = (v.numpy() for v in frames.compute(x, counts))
     np.testing.assert_array_equal(f0_b > 0, f0_f > 0)
     assert (f0_b > 0).sum() > 600  # the tones are voiced: a real comparison
@@ -153,8 +156,9 @@ def test_block_and_frame_correlations_agree():
 def test_settings_without_shared_blocks_take_the_frame_path():
     from featstore.extractors.pitch import PitchExtractor
 
-    assert PitchExtractor(ExtractorOptions(pitch_hop_ms=5)).yin.method == "blocks"  # 80 | 320
-    assert PitchExtractor(ExtractorOptions(f0_min=150.0)).yin.method == "frames"  # 107, 160
+    context = ExtractContext()
+    assert PitchExtractor(PitchConfig(hop_ms=5), context).yin.method == "blocks"  # 80 | 320
+    assert PitchExtractor(PitchConfig(f0_min=150.0), context).yin.method == "frames"  # 107, 160
     f0, _ = _pitch(tone(220.0)[None], f0_min=150.0)
     assert cents(f0[0, 5:-5], 220.0).max() < 10
 
@@ -172,8 +176,8 @@ def test_fused_cpu_pass_matches_the_torch_ops(method):
     batch[6, 20000:21000] = tone(180.0)[:1000]  # a tone burst in silence
     counts = torch.tensor([32000] * 8 + [17000])
     x = torch.from_numpy(batch.astype(np.float32))
-    fused = PitchExtractor(ExtractorOptions(), method=method)
-    ops = PitchExtractor(ExtractorOptions(), method=method, backend="torch")
+    fused = PitchExtractor(PitchConfig(), ExtractContext(), method=method)
+    ops = PitchExtractor(PitchConfig(), ExtractContext(), method=method, backend="torch")
     assert fused.yin.backend == "numba" and ops.yin.method == method
     f0_n, per_n = (v.numpy() for v in fused.compute(x, counts))
     f0_t, per_t = (v.numpy() for v in ops.compute(x, counts))

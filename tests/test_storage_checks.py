@@ -14,7 +14,7 @@ from featstore import machine
 from featstore.build_ray import ShardBuilder
 from featstore.build_setup import BuildConfig
 from featstore.cli import main
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext
 from featstore.store import folder, writer
 from featstore.store.layout import PLAN, sha256_file
 
@@ -68,11 +68,10 @@ def test_a_ray_actor_sizes_its_threads_from_its_cpu_share(synthetic_corpus, tmp_
     monkeypatch.setattr(blocks, "pool", lambda n: pools.append(n) or real_pool(n))
     out = tmp_path / "s"
     assert build(synthetic_corpus, out) == 0
-    cfg = BuildConfig(out=out, source=str(synthetic_corpus), features=["mfcc"],
-                      extract=ExtractorOptions(device="cpu", chunk_samples=32000))
+    cfg = BuildConfig(out=out, source=str(synthetic_corpus), features=["mfcc"], device="cpu")
     assert machine.decode_threads("cpu") == 8  # the node, without a share
-    actor = ShardBuilder(str(out), sha256_file(out / PLAN), str(synthetic_corpus), cfg, None,
-                         cpus=1)
+    actor = ShardBuilder(str(out), sha256_file(out / PLAN), str(synthetic_corpus), cfg,
+                         ExtractContext("cpu", 16000, 32000), None, cpus=1)
     assert isinstance(actor.check(), int), actor.check()
     assert actor.settings.decode_threads == 1 and machine.cores() == 1
     assert pools and set(pools) == {16}  # the build above, without a share: the node's cores

@@ -11,6 +11,7 @@ import soundfile as sf
 
 import featstore
 from featstore.cli import main
+from featstore.extractors.configs import CONFIGS
 from featstore.store.featurize import config_type
 
 
@@ -21,8 +22,8 @@ def w2v_store(tmp_path_factory, synthetic_corpus, tiny_wav2vec2):
                  "mfcc,audio", "--device", "cpu", "--quiet", "--workers", "0",
                  "--shard-size", "8", "--n-mfcc", "20"]) == 0
     assert main(["add", str(out), "--features", "wav2vec2,pitch,fbank", "--model",
-                 str(tiny_wav2vec2), "--f0-min", "70", "--fbank-bins", "40", "--device", "cpu",
-                 "--quiet"]) == 0
+                 str(tiny_wav2vec2), "--f0-min", "70", "--pitch-hop-ms", "20", "--fbank-bins", "40",
+                 "--fbank-dtype", "float32", "--device", "cpu", "--quiet"]) == 0
     return out
 
 
@@ -52,14 +53,16 @@ def test_stored_chunks_re_extracted_equal_their_rows(w2v_store, name):
 def test_recorded_parameters_come_back(w2v_store, tiny_wav2vec2):
     store = featstore.open(w2v_store)
     assert store.extractor("mfcc").config.n_mfcc == 20
-    assert store.extractor("pitch").config.f0_min == 70.0
-    assert store.extractor("fbank").config.num_mel_bins == 40
+    pitch, fbank = store.extractor("pitch").config, store.extractor("fbank").config
+    assert (pitch.f0_min, pitch.hop_ms, pitch.sample_rate) == (70.0, 20.0, 16000)
+    assert (fbank.num_mel_bins, fbank.dtype) == (40, "float32")
+    assert store.features["pitch/f0"].params["hop_length"] == 320  # as recorded
     assert store.extractor("wav2vec2").config.model == str(tiny_wav2vec2)
     with pytest.raises(KeyError, match="no"):
         store.extractor("nope")
 
 
-@pytest.mark.parametrize("name", ["mfcc", "pitch", "fbank", "wav2vec2", "audio"])
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_config_round_trip(name):
     cls = config_type(name)
     config = cls()
@@ -67,25 +70,28 @@ def test_config_round_trip(name):
     assert json.loads(json.dumps(config.to_dict()))["feature_type"] == name
 
 
-def test_a_named_upstream_is_rebuilt_under_its_name(tmp_path, synthetic_corpus):
+def test_named_models_are_rebuilt_under_their_names(tmp_path, synthetic_corpus):
     from featstore.perf.wav2vec2 import save_random_upstream
 
     hubert = save_random_upstream(tmp_path / "tiny-hubert", "hubert")
+    xvector = save_random_upstream(tmp_path / "tiny-xv", "wavlm", xvector=True)
     out = tmp_path / "s"
     assert main(["build", "--source", str(synthetic_corpus), "--out", str(out), "--features",
-                 f"hubert={hubert}", "--device", "cpu", "--quiet", "--workers", "0",
-                 "--speakers", "2"]) == 0
+                 f"hubert={hubert},xvector={xvector}", "--device", "cpu", "--quiet",
+                 "--workers", "0", "--speakers", "2"]) == 0
     store = featstore.open(out)
     plan = json.loads((out / "plan.json").read_text())
-    ex = store.extractor("hubert")
     samples, rows = _utterance(store, plan, 0)
-    got = ex(samples)
+    got = store.extractor("hubert")(samples)
     assert set(got) == {"hubert/mean", "hubert/std"}
     for feature, value in got.items():  # other batch mates than the build's: float16 rounding
         stored = store.load(feature, rows)
         assert value.dtype == stored.dtype == np.float16
         np.testing.assert_allclose(value.astype(np.float32), stored.astype(np.float32),
                                    rtol=2**-10, atol=2**-20, err_msg=feature)
+    ex = store.extractor("xvector")
+    assert ex.config.model == str(xvector) and ex.config.compute_dtype == "float32"
+    np.testing.assert_allclose(ex(samples)["xvector"], store.load("xvector", rows), atol=1e-4)
 
 
 def _rchar() -> int:

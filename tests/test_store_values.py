@@ -16,7 +16,7 @@ import featstore
 from featstore.audio import decode
 from featstore.cli import main
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.extractors import ExtractContext, make_extractor
 from featstore.store.layout import INDEX, SHARDS
 from models.inputs import audio_to_float
 
@@ -119,7 +119,7 @@ def test_16_bit_audio_round_trips_to_the_last_bit(tmp_path):
     path = tmp_path / "full-scale.flac"
     sf.write(str(path), pcm, SR, subtype="PCM_16")
     floats = decode(str(path), SR).samples
-    ext = make_extractor("audio", ExtractorOptions(chunk_samples=32000))
+    ext = make_extractor("audio", None, ExtractContext(chunk_samples=32000))
     chunks = torch.from_numpy(floats.reshape(-1, 32000))
     stored = ext.extract(chunks, torch.full((len(chunks),), 32000))["audio"].reshape(-1)
     np.testing.assert_array_equal(stored, pcm)

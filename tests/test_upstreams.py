@@ -12,7 +12,8 @@ import transformers
 from transformers import Wav2Vec2FeatureExtractor
 
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.extractors import ExtractContext, make_extractor
+from featstore.extractors.configs import Wav2Vec2Config
 from featstore.perf.wav2vec2 import FAMILIES, save_random_upstream
 
 CHUNK, N_PAD = 32000, 9000
@@ -44,7 +45,7 @@ def hidden_states(path: Path, family: str, audio: np.ndarray, mask: bool) -> tup
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_each_family_loads_by_path_under_its_name(models, family) -> None:
-    ext = make_extractor(f"ssl_x={models[family, False]}", ExtractorOptions(dtype="float32"))
+    ext = make_extractor(f"ssl_x={models[family, False]}", Wav2Vec2Config(dtype="float32"))
     assert ext.name == "ssl_x"
     assert {s.name for s in ext.specs()} == {"ssl_x/mean", "ssl_x/std"}
     p = ext.params()
@@ -59,7 +60,7 @@ def test_layer_norm_padded_chunk_is_masked(models, family) -> None:
     """With a layer-norm encoder a padded chunk gets transformers' attention mask and is pooled
     over the frames it leaves unmasked."""
     path = models[family, family != "data2vec-audio"]
-    ext = make_extractor(f"up={path}", ExtractorOptions(dtype="float32"))
+    ext = make_extractor(f"up={path}", Wav2Vec2Config(dtype="float32"))
     assert ext.masked
     x, n = chunks()
     got = ext.extract(x, n)
@@ -87,7 +88,7 @@ def test_group_norm_padded_chunk_runs_unmasked(models, family) -> None:
     """Group norm: the unmasked forward of the zero-padded chunk, pooled over the frames whose
     receptive field starts in real audio (what the model saw in training)."""
     path = models[family, False]
-    ext = make_extractor(f"up={path}", ExtractorOptions(dtype="float32"))
+    ext = make_extractor(f"up={path}", Wav2Vec2Config(dtype="float32"))
     assert not ext.masked
     x, n = chunks()
     got = ext.extract(x, n)["up/mean"][2]
@@ -108,8 +109,8 @@ def test_group_norm_padded_chunk_runs_unmasked(models, family) -> None:
 
 def test_wav2vec2_with_model_flag_is_unchanged(models) -> None:
     path = models["wav2vec2", False]
-    a = make_extractor("wav2vec2", ExtractorOptions(model=str(path), dtype="float32"))
-    b = make_extractor(f"wav2vec2={path}", ExtractorOptions(dtype="float32"))
+    a = make_extractor("wav2vec2", Wav2Vec2Config(model=str(path), dtype="float32"))
+    b = make_extractor(f"wav2vec2={path}", Wav2Vec2Config(dtype="float32"))
     assert a.params() == b.params() and "model_type" not in a.params()
     x, n = chunks()
     np.testing.assert_array_equal(a.extract(x, n)["wav2vec2/mean"],
@@ -122,7 +123,7 @@ def test_wav2vec2_with_model_flag_is_unchanged(models) -> None:
 ])
 def test_bad_entries_are_one_line_errors(entry, message) -> None:
     with pytest.raises(UserError, match=message) as err:
-        make_extractor(entry, ExtractorOptions())
+        make_extractor(entry)
     assert "\n" not in str(err.value)
 
 
@@ -136,13 +137,13 @@ def test_other_models_are_refused_in_one_line(tmp_path) -> None:
     WhisperModel(cfg).save_pretrained(tmp_path / "whisper")
     WhisperFeatureExtractor().save_pretrained(tmp_path / "whisper")
     with pytest.raises(UserError, match="supported: wav2vec2, hubert, wavlm, data2vec-audio"):
-        make_extractor(f"whisper={tmp_path / 'whisper'}", ExtractorOptions())
+        make_extractor(f"whisper={tmp_path / 'whisper'}")
 
 
 @pytest.mark.parametrize("layer_norm", [False, True])
 def test_xvector_embeds_each_chunk_alone(tmp_path, layer_norm) -> None:
     path = save_random_upstream(tmp_path / "xv", "wavlm", xvector=True, layer_norm=layer_norm)
-    ext = make_extractor(f"xvector={path}", ExtractorOptions())
+    ext = make_extractor(f"xvector={path}")
     assert [s.name for s in ext.specs()] == ["xvector"] and ext.masked is layer_norm
     x, n = chunks()
     out = ext.extract(x, n)["xvector"]
@@ -152,17 +153,17 @@ def test_xvector_embeds_each_chunk_alone(tmp_path, layer_norm) -> None:
                                    atol=1e-4)
     if layer_norm:  # masked: the padded chunk's embedding is that of its real audio alone
         alone = torch.from_numpy(np.asarray(x[2, :N_PAD]))[None]
-        ref = make_extractor(f"xvector={path}", ExtractorOptions(chunk_samples=N_PAD))
+        ref = make_extractor(f"xvector={path}", None, ExtractContext(chunk_samples=N_PAD))
         np.testing.assert_allclose(out[2], ref.extract(alone, torch.tensor([N_PAD]))["xvector"][0],
                                    atol=1e-4)
 
 
 def test_xvector_refuses_a_model_without_xvector_head(models) -> None:
     with pytest.raises(UserError, match="ForXVector"):
-        make_extractor(f"xvector={models['hubert', False]}", ExtractorOptions())
+        make_extractor(f"xvector={models['hubert', False]}")
 
 
 def test_load_errors_name_the_entry_not_model_flag() -> None:
     with pytest.raises(UserError, match="as hubert=PATH") as err:
-        make_extractor("hubert=/no/such/dir", ExtractorOptions())
+        make_extractor("hubert=/no/such/dir")
     assert "--model" not in str(err.value)

@@ -12,7 +12,8 @@ from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 from featstore.errors import UserError
 from featstore.extractors.audio import AudioExtractor
-from featstore.extractors.base import EXTRACTORS, ExtractorOptions
+from featstore.extractors.base import EXTRACTORS, ExtractContext
+from featstore.extractors.configs import AudioConfig, Wav2Vec2Config
 from featstore.extractors.wav2vec2 import suggest_batch_size
 
 SR, CHUNK = 16000, 32000
@@ -27,7 +28,7 @@ def model_dir(tiny_wav2vec2: Path) -> Path:
 def make(model_dir: Path, **kw):
     """Through the registry, as the CLI does."""
     kw.setdefault("dtype", "float32")
-    return EXTRACTORS["wav2vec2"](ExtractorOptions(model=str(model_dir), **kw))
+    return EXTRACTORS["wav2vec2"](Wav2Vec2Config(model=str(model_dir), **kw), ExtractContext())
 
 
 def speech(b: int, seed: int = 0) -> torch.Tensor:
@@ -69,7 +70,7 @@ def test_unloadable_model_is_one_line_user_error(model: str, tmp_path: Path, mon
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import time
     with pytest.raises(UserError) as err:
-        EXTRACTORS["wav2vec2"](ExtractorOptions(model=model))
+        EXTRACTORS["wav2vec2"](Wav2Vec2Config(model=model), ExtractContext())
     msg = str(err.value)
     assert "\n" not in msg and model in msg and "--model" in msg and "HF_HUB_OFFLINE=1" in msg
 
@@ -155,13 +156,12 @@ def test_option_validation(model_dir: Path, kw: dict, needle: str) -> None:
 
 def test_suggest_batch_size_cpu(model_dir: Path) -> None:
     ext = make(model_dir)
-    bs = suggest_batch_size(ext.model, ext.options)
+    bs = suggest_batch_size(ext.model, ext.context)
     assert isinstance(bs, int) and bs > 0
 
 
 def test_audio_round_trip_and_clipping() -> None:
-    opts = ExtractorOptions()
-    ext = EXTRACTORS["audio"](opts)
+    ext = EXTRACTORS["audio"](AudioConfig(), ExtractContext())
     assert isinstance(ext, AudioExtractor)
     [spec] = ext.specs()
     assert spec.name == "audio" and spec.shape == (CHUNK,) and spec.dtype == "int16"

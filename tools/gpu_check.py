@@ -22,6 +22,7 @@ when one failed or could not run (its "error" says why), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import math
@@ -121,7 +122,8 @@ def named_entries(folder: Path, tiny: bool) -> list[str]:
 def parity(device: str, model: Path, n_chunks: int, tiny: bool = True) -> dict:
     import torch
 
-    from featstore.extractors import NAMES, ExtractorOptions, make_extractor
+    from featstore.extractors import NAMES, ExtractContext, config_kind, make_extractor
+    from featstore.extractors.configs import CONFIGS
 
     x, counts, _ = chunks_of_sample(n_chunks)
     xt, nt = torch.from_numpy(x), torch.from_numpy(counts)
@@ -129,9 +131,13 @@ def parity(device: str, model: Path, n_chunks: int, tiny: bool = True) -> dict:
     for name in [*NAMES, *named_entries(model.parent, tiny)]:
         entry: dict = {}
         try:
-            cpu = make_extractor(name, ExtractorOptions(device="cpu", model=str(model),
-                                                        compute_dtype="float32"))
-            dev = make_extractor(name, ExtractorOptions(device=device, model=str(model)))
+            cls = CONFIGS[config_kind(name)]
+            fields = {f.name for f in dataclasses.fields(cls)}
+            given = {"model": str(model), "compute_dtype": "float32"}
+            cpu = make_extractor(name, cls(**{k: v for k, v in given.items() if k in fields}),
+                                 ExtractContext("cpu"))
+            dev = make_extractor(name, cls(**({"model": str(model)} if "model" in fields
+                                              else {})), ExtractContext(device))
             ref, got = cpu.extract(xt, nt), dev.extract(xt.to(device), nt.to(device))
             for key in ref:
                 entry[key] = compare_arrays(ref[key], got[key])
@@ -160,7 +166,8 @@ def speed(device: str, model: Path, seconds: float, tmp: Path) -> dict:
     import torch
 
     from featstore import machine, pipeline
-    from featstore.extractors import ExtractorOptions, make_extractor
+    from featstore.extractors import ExtractContext, make_extractor
+    from featstore.extractors.configs import Wav2Vec2Config
     from featstore.perf import builds
     from featstore.perf import mfcc as perf_mfcc
     from featstore.perf import wav2vec2 as perf_w2v
@@ -195,8 +202,8 @@ def speed(device: str, model: Path, seconds: float, tmp: Path) -> dict:
         f"{out['writer_wav2vec2_rtf']:,.0f}x real time")
 
     cfg = PerfConfig(device=device, model=str(model), repeat=1)
-    opts = ExtractorOptions(device=device, model=str(model))
-    mfcc_row = perf_mfcc.measure_batched(decoded, opts, None, 1)
+    context = ExtractContext(device)
+    mfcc_row = perf_mfcc.measure_batched(decoded, context, None, 1)
     default = mfcc_row["batch_size"]
     out["mfcc"] = {"extractor_rtf": mfcc_row["rtf"], "default_batch_size": default,
                    "build_rtf": {}}
@@ -205,7 +212,7 @@ def speed(device: str, model: Path, seconds: float, tmp: Path) -> dict:
         out["mfcc"]["build_rtf"][str(size)] = rtf(secs)
         log(f"speed: mfcc build, batch {size}: {rtf(secs):,.0f}x real time")
 
-    ext = make_extractor("wav2vec2", opts)
+    ext = make_extractor("wav2vec2", Wav2Vec2Config(model=str(model)), context)
     default = machine.default_batch_size([ext], device)
     del ext
     if device.startswith("cuda"):
@@ -213,7 +220,7 @@ def speed(device: str, model: Path, seconds: float, tmp: Path) -> dict:
     w2v: dict = {"default_batch_size": default, "build_rtf": {}}
     pipeline_run = builds.in_process(view_dir, "wav2vec2", cfg, device, tmp, batch_size=default)
     with machine.torch_threads(machine.cpu_threads(device)):
-        rows, load = perf_w2v.measure(decoded, opts, default, 1, pipeline_run)
+        rows, load = perf_w2v.measure(decoded, context, str(model), default, 1, pipeline_run)
     by_id = {r["id"]: r for r in rows}
     w2v.update(bare_forward_rtf=by_id["wav2vec2_bare"]["rtf"],
                unbatched_rtf=by_id["wav2vec2_unbatched"]["rtf"], load_seconds=load)
@@ -275,11 +282,9 @@ def writer_rtf(tmp: Path, rows: int = 2048) -> float:
 def bench_cells(device: str, small: bool, tmp: Path) -> dict:
     from bench.cli import main as bench_main
     from featstore.build import BuildConfig, build
-    from featstore.extractors import ExtractorOptions
 
     store = tmp / "bench-store"
-    build(BuildConfig(out=store, source="sample", features=["mfcc"], quiet=True,
-                      extract=ExtractorOptions(device=device)))
+    build(BuildConfig(out=store, source="sample", features=["mfcc"], quiet=True, device=device))
     epochs = (3, 2) if small else (60, 15)
     config = tmp / "bench.yaml"
     config.write_text(json.dumps({  # JSON is YAML

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from featstore import audio  # noqa: E402
-from featstore.extractors import ExtractorOptions  # noqa: E402
+from featstore.extractors import ExtractContext  # noqa: E402
+from featstore.extractors.configs import MFCCConfig  # noqa: E402
 from featstore.extractors.mfcc import AMIN, TOP_DB, MFCCExtractor  # noqa: E402
 from featstore.machine import cores  # noqa: E402
 from featstore.sources import resolve_source  # noqa: E402
@@ -39,10 +40,11 @@ from featstore.sources import resolve_source  # noqa: E402
 class Variant(MFCCExtractor):
     """The extractor with some steps undone (flags), everything else as featstore does it."""
 
-    def __init__(self, options, *, blocks=True, power="inplace", mel="banded", fft="torch"):
-        super().__init__(options)
+    def __init__(self, config, context, *, blocks=True, power="inplace", mel="banded",
+                 fft="torch"):
+        super().__init__(config, context)
         self.blocked, self.power_mode, self.mel_mode, self.fft = blocks, power, mel, fft
-        self.dense = torch.zeros(options.n_fft // 2 + 1, options.n_mels)
+        self.dense = torch.zeros(config.n_fft // 2 + 1, config.n_mels)
         for m0, m1, lo, hi, w in self.bands:
             self.dense[lo:hi, m0:m1] = w
         if not blocks:
@@ -55,7 +57,7 @@ class Variant(MFCCExtractor):
         return self._steps(x, out, None)
 
     def _steps(self, x, out, b):
-        o = self.options
+        o = self.config
         half = o.n_fft // 2
         if b is None:  # whole batch: fresh tensors, torch's own threads
             frames = F.pad(x, (half, half)).unfold(-1, o.n_fft, o.hop_length) * self.window
@@ -99,16 +101,16 @@ def main() -> None:
     x = torch.from_numpy(np.concatenate([c.chunks for c in loaded]))
     n = torch.from_numpy(np.concatenate([c.counts for c in loaded]))
     seconds = float(n.sum()) / 16000
-    opts = ExtractorOptions()
+    opts = (MFCCConfig(), ExtractContext())
     variants = {
-        "whole batch": Variant(opts, blocks=False, power="abs", mel="dense"),
-        "re²+im²": Variant(opts, blocks=False, power="mul", mel="dense"),
-        "re²+im², scipy.fft workers": Variant(opts, blocks=False, power="mul", mel="dense",
+        "whole batch": Variant(*opts, blocks=False, power="abs", mel="dense"),
+        "re²+im²": Variant(*opts, blocks=False, power="mul", mel="dense"),
+        "re²+im², scipy.fft workers": Variant(*opts, blocks=False, power="mul", mel="dense",
                                               fft="scipy"),
-        "blocks": Variant(opts, power="mul", mel="dense"),
-        "in-place power": Variant(opts, mel="dense"),
-        "banded mel (featstore)": MFCCExtractor(opts),
-        "featstore, scipy.fft": Variant(opts, fft="scipy"),
+        "blocks": Variant(*opts, power="mul", mel="dense"),
+        "in-place power": Variant(*opts, mel="dense"),
+        "banded mel (featstore)": MFCCExtractor(*opts),
+        "featstore, scipy.fft": Variant(*opts, fft="scipy"),
     }
     ref = variants["banded mel (featstore)"].extract(x[:256], n[:256])["mfcc"]
     runs: dict[str, list[float]] = {k: [] for k in variants}

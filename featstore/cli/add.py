@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from featstore.cli.extract_args import add_extractor_arguments, extractor_options
+from featstore.cli.extract_args import add_extractor_arguments, extractor_configs
 from featstore.cli.types import add_ray_argument, name_list, nonneg_int, positive_int, require_dir
 from featstore.extractors import NAMES
 
@@ -34,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     require_dir(args.store)
     add(AddConfig(store=Path(args.store), features=args.features, source=args.source,
                   cache_dir=args.cache_dir, batch_size=args.batch_size, workers=args.workers,
-                  resume=args.resume, quiet=args.quiet, extract=extractor_options(args),
-                  ray=args.ray))
+                  resume=args.resume, quiet=args.quiet, device=args.device,
+                  configs=extractor_configs(args, args.features), ray=args.ray))
     return 0

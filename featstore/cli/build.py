@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from featstore.cli.extract_args import add_extractor_arguments, extractor_options
+from featstore.cli.extract_args import add_extractor_arguments, extractor_configs
 from featstore.cli.types import (
     add_ray_argument,
     add_source_arguments,
@@ -69,14 +69,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from featstore.build import BuildConfig, build
 
-    options = extractor_options(args)
+    features = args.features or name_list(DEFAULT_FEATURES)
     build(BuildConfig(
         out=args.out, source=args.source, subsets=args.subsets, speakers=args.speakers,
-        seed=args.seed, features=args.features or name_list(DEFAULT_FEATURES),
+        seed=args.seed, features=features,
         optional=() if args.features else OPTIONAL_BY_DEFAULT, chunk_seconds=args.chunk_seconds,
         batch_size=args.batch_size, workers=args.workers, shard_size=args.shard_size,
         resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
-        cache_dir=args.cache_dir, extract=options, ray=args.ray,
+        cache_dir=args.cache_dir, device=args.device,
+        configs=extractor_configs(args, features), ray=args.ray,
         source_options={k[4:]: v for k, v in vars(args).items()
                         if k.startswith("col_") and v is not None},
     ))

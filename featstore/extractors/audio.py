@@ -5,45 +5,30 @@ in a reused buffer: done on a whole batch, each step would allocate and stream 3
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from featstore.extractors.base import (
-    ExtractorConfig,
-    ExtractorOptions,
-    FeatureSpec,
-    register,
-    register_config,
-)
+from featstore.extractors.base import ExtractContext, FeatureSpec, register
 from featstore.extractors.blocks import ThreadBuffers, block_rows, run_blocks
+from featstore.extractors.configs import AudioConfig
 from featstore.pcm import PCM_MAX, PCM_MIN, PCM_SCALE
-
-
-@register_config
-@dataclass(frozen=True)
-class AudioConfig(ExtractorConfig):
-    feature_type = "audio"
-    OPTIONS = {"sample_rate": "sample_rate"}
-    sample_rate: int = 16000
 
 
 class AudioExtractor:
     name = "audio"
 
-    def __init__(self, options: ExtractorOptions) -> None:
-        self.options = options
-        self.device = torch.device(options.device)
-        self.block = block_rows(options.chunk_samples * 6)
-        self._bufs = ThreadBuffers(lambda n: {"x": torch.empty((n, options.chunk_samples),
+    def __init__(self, config: AudioConfig, context: ExtractContext) -> None:
+        self.config, self.chunk_samples = config, context.chunk_samples
+        self.device = torch.device(context.device)
+        self.block = block_rows(self.chunk_samples * 6)
+        self._bufs = ThreadBuffers(lambda n: {"x": torch.empty((n, self.chunk_samples),
                                                                device=self.device)})
 
     def params(self) -> dict:
-        return {"sample_rate": self.options.sample_rate, "dtype": "int16", "scale": PCM_SCALE}
+        return {"sample_rate": self.config.sample_rate, "dtype": "int16", "scale": PCM_SCALE}
 
     def specs(self) -> list[FeatureSpec]:
-        return [FeatureSpec("audio", (self.options.chunk_samples,), "int16", self.params())]
+        return [FeatureSpec("audio", (self.chunk_samples,), "int16", self.params())]
 
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
         # A padded chunk is already zeros past n_samples, so it is stored as is. The inverse of
@@ -61,5 +46,5 @@ class AudioExtractor:
 
 
 @register("audio")
-def make_audio(options: ExtractorOptions) -> AudioExtractor:
-    return AudioExtractor(options)
+def make_audio(config: AudioConfig, context: ExtractContext) -> AudioExtractor:
+    return AudioExtractor(config, context)

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from featstore.errors import UserError
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import ExtractContext, FeatureSpec, register
+from featstore.extractors.configs import DVectorConfig
 from featstore.machine import cpu_threads, torch_threads
 
 # resemblyzer/hparams.py
@@ -97,14 +98,14 @@ def partial_starts(n_samples: int, sample_rate: int) -> tuple[int, ...]:
 class DVectorExtractor:
     name = "dvector"
 
-    def __init__(self, options: ExtractorOptions) -> None:
-        if options.sample_rate != 16000:
-            raise UserError(f"dvector needs 16 kHz audio, the store uses {options.sample_rate} Hz")
-        self.options = options
-        self.device = torch.device(options.device)
+    def __init__(self, config: DVectorConfig, context: ExtractContext) -> None:
+        if context.sample_rate != 16000:
+            raise UserError(f"dvector needs 16 kHz audio, the store uses {context.sample_rate} Hz")
+        self.config, self.sample_rate = config, context.sample_rate
+        self.device = torch.device(context.device)
         self.weights = weights_path()
         self.model = load_encoder(self.weights).to(self.device)
-        rate = options.sample_rate
+        rate = context.sample_rate
         self.n_fft, self.hop = rate * MEL_WINDOW_MS // 1000, rate * MEL_STEP_MS // 1000
         import torchaudio
 
@@ -114,7 +115,7 @@ class DVectorExtractor:
             self.n_fft // 2 + 1, 0.0, rate / 2, MEL_BANDS, rate, norm="slaney", mel_scale="slaney")
         self.fbank = fb.to(self.device)
         self.window = torch.hann_window(self.n_fft, periodic=True, device=self.device)
-        starts = partial_starts(options.chunk_samples, rate)
+        starts = partial_starts(context.chunk_samples, rate)
         # every chunk is padded to the furthest sample any partial of a full chunk reads
         self.padded = (starts[-1] + PARTIAL_FRAMES) * self.hop
 
@@ -161,7 +162,7 @@ class DVectorExtractor:
         mels = self.mels(x)
         owner, starts = [], []
         for i, n in enumerate(counts.tolist()):
-            s = partial_starts(int(n), self.options.sample_rate)
+            s = partial_starts(int(n), self.sample_rate)
             owner += [i] * len(s)
             starts += s
         index = torch.tensor(starts, device=self.device)[:, None] + torch.arange(
@@ -177,5 +178,5 @@ class DVectorExtractor:
 
 
 @register("dvector")
-def make_dvector(options: ExtractorOptions) -> DVectorExtractor:
-    return DVectorExtractor(options)
+def make_dvector(config: DVectorConfig, context: ExtractContext) -> DVectorExtractor:
+    return DVectorExtractor(config, context)

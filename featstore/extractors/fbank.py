@@ -20,21 +20,14 @@ WeNet, which multiplies by 32768) sees int16-scale samples: their log-mels are o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torchaudio.compliance.kaldi import get_mel_banks
 
-from featstore.extractors.base import (
-    STORAGE_DTYPES,
-    ExtractorConfig,
-    ExtractorOptions,
-    FeatureSpec,
-    register,
-    register_config,
-)
+from featstore.extractors.base import ExtractContext, FeatureSpec, register
 from featstore.extractors.blocks import (
     MEL_BANDS,
     ThreadBuffers,
@@ -44,6 +37,7 @@ from featstore.extractors.blocks import (
     power_spectrum,
     run_blocks,
 )
+from featstore.extractors.configs import FbankConfig
 
 EPSILON = float(torch.finfo(torch.float32).eps)  # Kaldi's floor before the log
 # Kaldi options this extractor fixes (recorded in the store with the configurable ones)
@@ -52,57 +46,19 @@ FIXED = {"window_type": "povey", "remove_dc_offset": True, "dither": 0.0, "snip_
          "use_energy": False, "vtln_warp": 1.0, "waveform_scale": 1.0}
 
 
-@register_config
-@dataclass(frozen=True)
-class FbankConfig(ExtractorConfig):
-    feature_type = "fbank"
-    OPTIONS = {"sample_rate": "sample_rate", "num_mel_bins": "fbank_bins", "dtype": "fbank_dtype"}
-    sample_rate: int = 16000
-    num_mel_bins: int = 80
-    frame_length_ms: float = 25.0
-    frame_shift_ms: float = 10.0
-    low_freq: float = 20.0
-    high_freq: float = 0.0  # <= 0: offset from Nyquist, as Kaldi
-    preemphasis: float = 0.97
-    dtype: str = "float16"  # storage
-
-    def __post_init__(self) -> None:
-        if self.num_mel_bins < 4:  # get_mel_banks needs > 3
-            raise ValueError(f"num_mel_bins must be at least 4, got {self.num_mel_bins}")
-        if self.dtype not in STORAGE_DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(STORAGE_DTYPES)}, got {self.dtype!r}")
-        nyquist = self.sample_rate / 2
-        high = self.high_freq if self.high_freq > 0 else nyquist + self.high_freq
-        if not 0 <= self.low_freq < high <= nyquist:
-            raise ValueError(f"need 0 <= low_freq < high_freq <= {nyquist:g} Hz")
-
-    @property
-    def frame_length(self) -> int:
-        return int(self.sample_rate * self.frame_length_ms / 1000)
-
-    @property
-    def frame_shift(self) -> int:
-        return int(self.sample_rate * self.frame_shift_ms / 1000)
-
-    @property
-    def n_fft(self) -> int:
-        return 1 << (self.frame_length - 1).bit_length()
-
-
 class FbankExtractor:
     name = "fbank"
 
-    def __init__(self, options: ExtractorOptions, backend: str | None = None) -> None:
+    def __init__(self, config: FbankConfig, context: ExtractContext,
+                 backend: str | None = None) -> None:
         """``backend``: "numba" (fused framing and power spectrum, the CPU's default) or
         "torch" (the ops, CUDA's); the same values to float32 rounding."""
-        c = FbankConfig(sample_rate=options.sample_rate, num_mel_bins=options.fbank_bins,
-                        dtype=options.fbank_dtype)
-        if options.chunk_samples < c.frame_length:
-            raise ValueError(f"chunks of {options.chunk_samples} samples hold no "
+        c = self.config = config
+        if context.chunk_samples < c.frame_length:
+            raise ValueError(f"chunks of {context.chunk_samples} samples hold no "
                              f"{c.frame_length_ms:g} ms frame")
-        self.config = c
-        self.device = torch.device(options.device)
-        self.frames = 1 + (options.chunk_samples - c.frame_length) // c.frame_shift
+        self.device = torch.device(context.device)
+        self.frames = 1 + (context.chunk_samples - c.frame_length) // c.frame_shift
         banks, _ = get_mel_banks(c.num_mel_bins, c.n_fft, float(c.sample_rate), c.low_freq,
                                  c.high_freq, 100.0, -500.0, 1.0)  # vtln off
         # [n_fft // 2 + 1, bins]: Kaldi's bank has no Nyquist column, torchaudio pads it with 0
@@ -183,5 +139,5 @@ class FbankExtractor:
 
 
 @register("fbank")
-def make_fbank(options: ExtractorOptions) -> FbankExtractor:
-    return FbankExtractor(options)
+def make_fbank(config: FbankConfig, context: ExtractContext) -> FbankExtractor:
+    return FbankExtractor(config, context)

@@ -21,19 +21,11 @@ How it is computed (each step measured in the README's "Speed" section):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from featstore.extractors.base import (
-    ExtractorConfig,
-    ExtractorOptions,
-    FeatureSpec,
-    register,
-    register_config,
-)
+from featstore.extractors.base import ExtractContext, FeatureSpec, register
 from featstore.extractors.blocks import (
     MEL_BANDS,
     ThreadBuffers,
@@ -43,57 +35,36 @@ from featstore.extractors.blocks import (
     power_spectrum,
     run_blocks,
 )
+from featstore.extractors.configs import MFCCConfig
 
 TOP_DB = 80.0
 AMIN = 1e-10
-__all__ = ["AMIN", "MEL_BANDS", "TOP_DB", "MFCCExtractor", "mel_bands"]
-
-
-@register_config
-@dataclass(frozen=True)
-class MFCCConfig(ExtractorConfig):
-    feature_type = "mfcc"
-    OPTIONS = {"n_mfcc": "n_mfcc", "n_fft": "n_fft", "hop_length": "hop_length",
-               "n_mels": "n_mels", "sample_rate": "sample_rate"}
-    n_mfcc: int = 13
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
-    sample_rate: int = 16000
+__all__ = ["AMIN", "MEL_BANDS", "TOP_DB", "MFCCConfig", "MFCCExtractor", "mel_bands"]
 
 
 class MFCCExtractor:
     name = "mfcc"
 
-    def __init__(self, options: ExtractorOptions):
-        o = options
-        for key in ("n_mfcc", "n_fft", "hop_length", "n_mels"):
-            if getattr(o, key) <= 0:
-                raise ValueError(f"{key} must be positive")
-        if o.n_mfcc > o.n_mels:
-            raise ValueError(f"n_mfcc ({o.n_mfcc}) cannot exceed n_mels ({o.n_mels})")
-        self.options = o
-        self.device = torch.device(o.device)
-        self.window = torch.hann_window(o.n_fft, device=o.device)  # periodic, as librosa
+    def __init__(self, config: MFCCConfig, context: ExtractContext) -> None:
+        o = self.config = config
+        self.chunk_samples = context.chunk_samples
+        self.device = torch.device(context.device)
+        self.window = torch.hann_window(o.n_fft, device=self.device)  # periodic, as librosa
         fbank = AF.melscale_fbanks(  # [n_freqs, n_mels]
             o.n_fft // 2 + 1, 0.0, o.sample_rate / 2, o.n_mels, o.sample_rate,
             norm="slaney", mel_scale="slaney",
-        ).to(o.device)
+        ).to(self.device)
         self.bands = mel_bands(fbank, MEL_BANDS)
-        self.dct = AF.create_dct(o.n_mfcc, o.n_mels, norm="ortho").to(o.device)  # [n_mels, n_mfcc]
-        self.frames = 1 + o.chunk_samples // o.hop_length
+        self.dct = AF.create_dct(o.n_mfcc, o.n_mels, norm="ortho").to(self.device)  # [mels, mfcc]
+        self.frames = 1 + self.chunk_samples // o.hop_length
         bins = o.n_fft // 2 + 1
-        chunk_bytes = self.frames * (o.n_fft * 4 + bins * 16) + (o.chunk_samples + o.n_fft) * 4
+        chunk_bytes = (self.frames * (o.n_fft * 4 + bins * 16)
+                       + (self.chunk_samples + o.n_fft) * 4)
         self.block = block_rows(chunk_bytes)
         self._bufs = ThreadBuffers(self._new_buffers)  # each block worker's own
 
-    @property
-    def config(self) -> MFCCConfig:
-        o = self.options
-        return MFCCConfig(o.n_mfcc, o.n_fft, o.hop_length, o.n_mels, o.sample_rate)
-
     def params(self) -> dict:
-        o = self.options
+        o = self.config
         return {
             "n_mfcc": o.n_mfcc, "n_fft": o.n_fft, "hop_length": o.hop_length, "n_mels": o.n_mels,
             "frame_shift": o.hop_length,
@@ -104,10 +75,10 @@ class MFCCExtractor:
         }
 
     def specs(self) -> list[FeatureSpec]:
-        return [FeatureSpec("mfcc", (self.frames, self.options.n_mfcc), "float32", self.params())]
+        return [FeatureSpec("mfcc", (self.frames, self.config.n_mfcc), "float32", self.params())]
 
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
-        o = self.options
+        o = self.config
         batch = batch.to(self.device, torch.float32)  # no autograd anywhere: plain tensors
         out = torch.empty((len(batch), self.frames, o.n_mfcc), device=self.device)
         run_blocks(lambda rows: self._compute(batch[rows], out[rows]), len(batch), self.block,
@@ -116,10 +87,10 @@ class MFCCExtractor:
 
     def _new_buffers(self, n: int) -> dict[str, torch.Tensor]:
         """Work tensors for ``n`` chunks; the padding columns are zeroed once, never written."""
-        o = self.options
+        o = self.config
         bins, frames, dev = o.n_fft // 2 + 1, self.frames, self.device
         return {
-            "padded": torch.zeros((n, o.chunk_samples + o.n_fft), device=dev),
+            "padded": torch.zeros((n, self.chunk_samples + o.n_fft), device=dev),
             "frames": torch.empty((n, frames, o.n_fft), device=dev),
             "power": torch.empty((n, frames, bins), device=dev),
             "mel": torch.empty((n, frames, o.n_mels), device=dev),
@@ -127,7 +98,7 @@ class MFCCExtractor:
 
     def _compute(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """MFCCs of chunks ``x`` [n, samples] into ``out`` [n, frames, n_mfcc]."""
-        o, b = self.options, self._bufs.get(len(x))
+        o, b = self.config, self._bufs.get(len(x))
         half = o.n_fft // 2
         b["padded"][:, half : half + x.shape[1]] = x  # centred frames, zero padding
         frames = b["padded"].unfold(-1, o.n_fft, o.hop_length)  # a view: [n, frames, n_fft]
@@ -141,5 +112,5 @@ class MFCCExtractor:
 
 
 @register("mfcc")
-def make_mfcc(options: ExtractorOptions) -> MFCCExtractor:
-    return MFCCExtractor(options)
+def make_mfcc(config: MFCCConfig, context: ExtractContext) -> MFCCExtractor:
+    return MFCCExtractor(config, context)

@@ -20,64 +20,15 @@ the correlation is computed.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from featstore.extractors.base import (
-    ExtractorConfig,
-    ExtractorOptions,
-    FeatureSpec,
-    register,
-    register_config,
-)
+from featstore.extractors.base import ExtractContext, FeatureSpec, register
 from featstore.extractors.blocks import ThreadBuffers, block_rows, run_blocks
-
-
-@register_config
-@dataclass(frozen=True)
-class PitchConfig(ExtractorConfig):
-    feature_type = "pitch"
-    OPTIONS = {"sample_rate": "sample_rate", "f0_min": "f0_min", "f0_max": "f0_max",
-               "hop_ms": "pitch_hop_ms"}
-    sample_rate: int = 16000
-    f0_min: float = 50.0
-    f0_max: float = 500.0
-    hop_ms: float = 10.0
-    threshold: float = 0.1  # YIN's absolute threshold: picks the period (librosa's default)
-    margin: float = 0.1  # else the first trough within this of the deepest (see yin())
-    voicing: float = 0.35  # d' at the chosen trough below this: voiced (see the README)
-
-    def __post_init__(self) -> None:
-        if not 0 < self.f0_min < self.f0_max < self.sample_rate / 4:
-            raise ValueError(f"need 0 < f0_min < f0_max < sample_rate / 4, got f0_min="
-                             f"{self.f0_min}, f0_max={self.f0_max}")
-        if self.hop < 1:
-            raise ValueError(f"hop_ms must give at least one sample, got {self.hop_ms}")
-
-    @property
-    def hop(self) -> int:
-        return int(round(self.hop_ms * self.sample_rate / 1000))
-
-    @property
-    def min_lag(self) -> int:
-        return max(2, math.floor(self.sample_rate / self.f0_max))
-
-    @property
-    def max_lag(self) -> int:
-        return math.ceil(self.sample_rate / self.f0_min)
-
-    @property
-    def window(self) -> int:
-        """YIN's integration window: one period of f0_min."""
-        return self.max_lag
-
-    @property
-    def frame_length(self) -> int:
-        # lags up to max_lag + 1 (the parabola's right neighbour) over the window
-        return self.window + self.max_lag + 1
+from featstore.extractors.configs import PitchConfig  # with the frame geometry Yin reads
 
 
 def fft_size(n: int) -> int:
@@ -252,19 +203,16 @@ class Yin:
 class PitchExtractor:
     name = "pitch"
 
-    def __init__(self, options: ExtractorOptions, method: str | None = None,
-                 backend: str | None = None) -> None:
+    def __init__(self, config: PitchConfig, context: ExtractContext,
+                 method: str | None = None, backend: str | None = None) -> None:
         """``method``: the correlation's, "blocks" or "frames" (None: blocks where they fit);
         ``backend``: the lag-domain steps', "torch" or "numba" (None: numba on the CPU); see
         ``Yin``."""
-        self.config = PitchConfig(sample_rate=options.sample_rate, f0_min=options.f0_min,
-                                  f0_max=options.f0_max, hop_ms=options.pitch_hop_ms)
-        self.options = options
-        self.device = torch.device(options.device)
-        self.frames = 1 + options.chunk_samples // self.config.hop
-        self.half = self.config.frame_length // 2
-        self.yin = Yin(self.config, options.chunk_samples, self.frames, self.device, method,
-                       backend)
+        self.config = config
+        self.device = torch.device(context.device)
+        self.frames = 1 + context.chunk_samples // config.hop
+        self.half = config.frame_length // 2
+        self.yin = Yin(config, context.chunk_samples, self.frames, self.device, method, backend)
         self.block = block_rows(self.yin.chunk_bytes())
         self._bufs = ThreadBuffers(self.yin.buffers)  # each block worker's own
 
@@ -305,5 +253,5 @@ class PitchExtractor:
 
 
 @register("pitch")
-def make_pitch(options: ExtractorOptions) -> PitchExtractor:
-    return PitchExtractor(options)
+def make_pitch(config: PitchConfig, context: ExtractContext) -> PitchExtractor:
+    return PitchExtractor(config, context)

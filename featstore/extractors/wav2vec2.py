@@ -14,26 +14,20 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from featstore.errors import UserError
-from featstore.extractors.base import (
-    STORAGE_DTYPES,
-    ExtractorConfig,
-    ExtractorOptions,
-    FeatureSpec,
-    register,
-    register_config,
-)
+from featstore.extractors.base import STORAGE_DTYPES, ExtractContext, FeatureSpec, register
+from featstore.extractors.configs import Wav2Vec2Config
+from featstore.extractors.configs.wav2vec2 import COMPUTE_DTYPE_NAMES
 from featstore.extractors.upstream import TESTED, check_family, uses_attention_mask
 from featstore.machine import cpu_threads
 from featstore.pooling import masked_mean_std, valid_frames
 
-COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+COMPUTE_DTYPES = {name: getattr(torch, name) for name in COMPUTE_DTYPE_NAMES}
 NORM_EPS = 1e-7  # as Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
 LOAD_FIX = ("pass a local model directory with --model, or pre-download it and set HF_HOME "
             "(and HF_HUB_OFFLINE=1)")
@@ -98,7 +92,7 @@ def conv_lengths(config, n_samples: int) -> list[int]:
     return lengths
 
 
-def suggest_batch_size(model: torch.nn.Module, options: ExtractorOptions) -> int:
+def suggest_batch_size(model: torch.nn.Module, context: ExtractContext) -> int:
     """Batch size for when the user gives none.
 
     CPU: 16 (throughput is flat beyond that and memory is no concern). CUDA: free memory
@@ -110,11 +104,11 @@ def suggest_batch_size(model: torch.nn.Module, options: ExtractorOptions) -> int
     fragmentation and temporaries, using 80% of free memory; clamped to [8, 1024], multiple
     of 8. For base and 2 s chunks that is ~64 MB per chunk, so ~1000 on an 80 GB GPU.
     """
-    device = torch.device(options.device)
+    device = torch.device(context.device)
     if device.type != "cuda":
         return 16
     cfg = model.config
-    lengths = conv_lengths(cfg, options.chunk_samples)
+    lengths = conv_lengths(cfg, context.chunk_samples)
     frames = lengths[-1]
     elements = (
         (cfg.num_hidden_layers + 1) * frames * cfg.hidden_size
@@ -125,29 +119,6 @@ def suggest_batch_size(model: torch.nn.Module, options: ExtractorOptions) -> int
     free, _ = torch.cuda.mem_get_info(device)
     batch = int(free * 0.8 // per_chunk) // 8 * 8
     return max(8, min(1024, batch))
-
-
-@register_config
-@dataclass(frozen=True)
-class Wav2Vec2Config(ExtractorConfig):
-    """``model``: a hub id or a local folder; recorded params name a local model by its folder
-    name and keep the path in ``local_path``, which ``from_dict`` prefers while it exists."""
-
-    feature_type = "wav2vec2"
-    OPTIONS = {"model": "model", "layers": "layers", "frames_layers": "frames_layers",
-               "dtype": "dtype", "compute_dtype": "compute_dtype"}
-    model: str = "facebook/wav2vec2-base"
-    layers: tuple[int, ...] | None = None
-    frames_layers: tuple[int, ...] = ()
-    dtype: str = "float16"
-    compute_dtype: str = "auto"
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Wav2Vec2Config:
-        local = data.get("local_path")
-        if local and Path(local).expanduser().is_dir():
-            data = {**data, "model": local}
-        return super().from_dict(data)
 
 
 def _check_layers(kind: str, layers: tuple[int, ...], total: int,
@@ -195,45 +166,46 @@ def recorded_model(model_id: str) -> tuple[str, str | None]:
 class Wav2Vec2Extractor:
     """One wav2vec2-family upstream, stored under ``name``."""
 
-    def __init__(self, options: ExtractorOptions, name: str = "wav2vec2") -> None:
+    def __init__(self, config: Wav2Vec2Config, context: ExtractContext,
+                 name: str = "wav2vec2") -> None:
         self.name = name
-        if options.dtype not in STORAGE_DTYPES:
+        if config.dtype not in STORAGE_DTYPES:
             raise UserError(
-                f"{name} dtype must be one of {sorted(STORAGE_DTYPES)}; got {options.dtype!r}"
+                f"{name} dtype must be one of {sorted(STORAGE_DTYPES)}; got {config.dtype!r}"
             )
-        self.device = torch.device(options.device)
-        self.options = options
-        self.compute_dtype = resolve_compute_dtype(options.compute_dtype, self.device)
+        self.device = torch.device(context.device)
+        self.config, self.context = config, context
+        self.compute_dtype = resolve_compute_dtype(config.compute_dtype, self.device)
 
-        model, feature_extractor, self.revision = load_model(options.model, name)
+        model, feature_extractor, self.revision = load_model(config.model, name)
         cfg = model.config
         if not hasattr(cfg, "conv_kernel"):
-            raise UserError(f"{name}: {options.model!r} is not a wav2vec2-style model (no conv "
+            raise UserError(f"{name}: {config.model!r} is not a wav2vec2-style model (no conv "
                             f"feature encoder in its config); supported: {', '.join(TESTED)}")
-        self.normalize, self.padding_value = preprocessing(feature_extractor, options.model,
-                                                           options.sample_rate)
+        self.normalize, self.padding_value = preprocessing(feature_extractor, config.model,
+                                                           context.sample_rate)
         self.model = model.eval().to(self.device)
 
         total = cfg.num_hidden_layers + 1  # CNN/projection output + each transformer layer
         self.num_layers_total, self.dim = total, cfg.hidden_size
-        self.frames = conv_lengths(cfg, options.chunk_samples)[-1]
+        self.frames = conv_lengths(cfg, context.chunk_samples)[-1]
         if self.frames < 1:
-            raise UserError(f"chunks of {options.chunk_samples} samples are too short "
-                            f"for {options.model!r}")
+            raise UserError(f"chunks of {context.chunk_samples} samples are too short "
+                            f"for {config.model!r}")
         self.hop = math.prod(cfg.conv_stride)  # samples between frame starts
-        check_family(self.model, name, options.model, options.chunk_samples, self.frames)
+        check_family(self.model, name, config.model, context.chunk_samples, self.frames)
         self.model_type = cfg.model_type
         self.masked = uses_attention_mask(cfg)
-        layers = options.layers if options.layers is not None else tuple(range(total))
+        layers = config.layers if config.layers is not None else tuple(range(total))
         self.layers = _check_layers("layers", tuple(layers), total, name)
         if not self.layers:
             raise UserError(f"{name} layers: select at least one layer")
-        self.frames_layers = _check_layers("frames layers", tuple(options.frames_layers), total,
+        self.frames_layers = _check_layers("frames layers", tuple(config.frames_layers), total,
                                            name)
-        self.model_name, self.local_path = recorded_model(options.model)
+        self.model_name, self.local_path = recorded_model(config.model)
 
     def suggested_batch_size(self) -> int:
-        return suggest_batch_size(self.model, self.options)
+        return suggest_batch_size(self.model, self.context)
 
     def num_threads(self) -> int | None:
         """torch threads for extraction; build() applies them around extraction only."""
@@ -249,7 +221,7 @@ class Wav2Vec2Extractor:
             "dim": self.dim,
             "frames": self.frames,
             "pooling": "mean and population std over frames covering real samples",
-            "dtype": self.options.dtype,
+            "dtype": self.config.dtype,
             "compute_dtype": self.compute_dtype,
             "normalize": self.normalize,
             "frames_layers": list(self.frames_layers),
@@ -259,7 +231,7 @@ class Wav2Vec2Extractor:
              if self.name != "wav2vec2" or self.masked or self.model_type != "wav2vec2" else {})
 
     def specs(self) -> list[FeatureSpec]:
-        dtype = self.options.dtype
+        dtype = self.config.dtype
         common = {"model": self.model_name, "revision": self.revision, "dim": self.dim}
         pooled = {**common, "layers": list(self.layers)}
         out = [FeatureSpec(f"{self.name}/{stat}", (len(self.layers), self.dim), dtype, pooled)
@@ -287,9 +259,9 @@ class Wav2Vec2Extractor:
 
     @torch.inference_mode()
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
-        store = getattr(torch, self.options.dtype)
-        if batch.shape[1] != self.options.chunk_samples:
-            raise ValueError(f"expected chunks of {self.options.chunk_samples} samples, "
+        store = getattr(torch, self.config.dtype)
+        if batch.shape[1] != self.context.chunk_samples:
+            raise ValueError(f"expected chunks of {self.context.chunk_samples} samples, "
                              f"got {batch.shape[1]}")
         if batch.shape[0] == 0:
             return {s.name: np.zeros((0, *s.shape), s.dtype) for s in self.specs()}
@@ -332,11 +304,12 @@ class Wav2Vec2Extractor:
 
 
 @register("wav2vec2")
-def make_wav2vec2(options: ExtractorOptions) -> Wav2Vec2Extractor:
-    return Wav2Vec2Extractor(options)
+def make_wav2vec2(config: Wav2Vec2Config, context: ExtractContext) -> Wav2Vec2Extractor:
+    return Wav2Vec2Extractor(config, context)
 
 
 @register("upstream")
-def make_upstream(options: ExtractorOptions, name: str) -> Wav2Vec2Extractor:
-    """``NAME=MODEL``: the model in ``options.model``, stored under ``name``."""
-    return Wav2Vec2Extractor(options, name)
+def make_upstream(config: Wav2Vec2Config, context: ExtractContext,
+                  name: str) -> Wav2Vec2Extractor:
+    """``NAME=MODEL``: the model in ``config.model`` (the entry's), stored under ``name``."""
+    return Wav2Vec2Extractor(config, context, name)

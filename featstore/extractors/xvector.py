@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from featstore.errors import UserError
-from featstore.extractors.base import ExtractorOptions, FeatureSpec, register
+from featstore.extractors.base import ExtractContext, FeatureSpec, register
+from featstore.extractors.configs import XVectorConfig
 from featstore.extractors.upstream import uses_attention_mask
 from featstore.extractors.wav2vec2 import (
     COMPUTE_DTYPES,
@@ -46,16 +47,17 @@ def load_xvector(model_id: str, name: str) -> tuple[torch.nn.Module, object, str
 
 
 class XVectorExtractor:
-    def __init__(self, options: ExtractorOptions, name: str = "xvector") -> None:
-        self.name, self.options = name, options
-        self.device = torch.device(options.device)
-        self.compute_dtype = resolve_compute_dtype(options.compute_dtype, self.device)
-        model, fe, self.revision = load_xvector(options.model, name)
-        self.normalize, self.padding_value = preprocessing(fe, options.model, options.sample_rate)
+    def __init__(self, config: XVectorConfig, context: ExtractContext,
+                 name: str = "xvector") -> None:
+        self.name, self.config = name, config
+        self.device = torch.device(context.device)
+        self.compute_dtype = resolve_compute_dtype(config.compute_dtype, self.device)
+        model, fe, self.revision = load_xvector(config.model, name)
+        self.normalize, self.padding_value = preprocessing(fe, config.model, context.sample_rate)
         self.model = model.eval().to(self.device)
         self.masked = uses_attention_mask(model.config)
         self.dim = int(model.config.xvector_output_dim)
-        self.model_name, self.local_path = recorded_model(options.model)
+        self.model_name, self.local_path = recorded_model(config.model)
 
     def num_threads(self) -> int | None:
         return cpu_threads(self.device.type)
@@ -90,5 +92,6 @@ class XVectorExtractor:
 
 
 @register("xvector")
-def make_xvector(options: ExtractorOptions, name: str = "xvector") -> XVectorExtractor:
-    return XVectorExtractor(options, name)
+def make_xvector(config: XVectorConfig, context: ExtractContext,
+                 name: str = "xvector") -> XVectorExtractor:
+    return XVectorExtractor(config, context, name)

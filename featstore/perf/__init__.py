@@ -82,7 +82,7 @@ from pathlib import Path
 from featstore import provenance
 from featstore.device import resolve_device
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions
+from featstore.extractors.base import SAMPLE_RATE, ExtractContext
 from featstore.machine import cores, cpu_threads, torch_threads
 from featstore.perf import builds, default_build, embeddings, frame_features, mfcc, wav2vec2
 from featstore.perf.config import PerfConfig
@@ -112,8 +112,7 @@ def run_perf(cfg: PerfConfig) -> dict:
     device = resolve_device(cfg.device)
     log = (lambda msg: None) if cfg.quiet else (lambda msg: print(f"perf: {msg}",
                                                                   file=sys.stderr, flush=True))
-    opts = ExtractorOptions(device=device, model=cfg.model)
-    opts.chunk_samples = int(round(cfg.chunk_seconds * opts.sample_rate))
+    context = ExtractContext(device, SAMPLE_RATE, int(round(cfg.chunk_seconds * SAMPLE_RATE)))
 
     corpus = resolve_source(cfg.source, subsets=cfg.subsets, speakers=cfg.speakers,
                             seed=cfg.seed, cache_dir=cfg.cache_dir)
@@ -142,7 +141,7 @@ def run_perf(cfg: PerfConfig) -> dict:
                  for f in features}
         tiled = max(views.values(), key=len)
         log(f"decode: {len(tiled)} files")
-        row, decoded = measure_decode(tiled, opts.sample_rate, opts.chunk_samples, cfg.repeat)
+        row, decoded = measure_decode(tiled, context.sample_rate, context.chunk_samples, cfg.repeat)
         rows.append(row)
         result.update(files=len(tiled), chunks=int(sum(len(d.counts) for d in decoded)),
                       audio_seconds=row["audio_seconds"])
@@ -150,26 +149,26 @@ def run_perf(cfg: PerfConfig) -> dict:
         by_file = {os.path.realpath(u.path): d for u, d in zip(tiled, decoded, strict=True)}
         for f in features:
             dec = [by_file[os.path.realpath(u.path)] for u in views[f]]
-            log(f"{f}: {len(views[f])} files, {audio_seconds(dec, opts.sample_rate):.1f} s of "
+            log(f"{f}: {len(views[f])} files, {audio_seconds(dec, context.sample_rate):.1f} s of "
                 "audio")
             if f == "mfcc":
                 section_rows, section_peaks = mfcc.measure(tmp / "mfcc-corpus", views[f], dec,
-                                                           cfg, opts, tmp, log)
+                                                           cfg, context, tmp, log)
                 rows += section_rows
                 peaks.update(section_peaks)
                 result["batch_size"]["mfcc"] = section_rows[1]["batch_size"]
             elif f == "build":
                 section_rows, result["ceiling"] = default_build.measure(
-                    tmp / "build-corpus", views[f], dec, cfg, opts, tmp, log)
+                    tmp / "build-corpus", views[f], dec, cfg, context, tmp, log)
                 rows += section_rows
             elif f == "dvector" or "=" in f:
                 log(f"{f}: batched extractor and one chunk at a time, alternated")
-                section_rows = embeddings.measure(f, dec, opts, cfg.batch_size, cfg.repeat)
+                section_rows = embeddings.measure(f, dec, context, cfg.batch_size, cfg.repeat)
                 rows += section_rows
                 result["batch_size"][section_rows[0]["section"]] = section_rows[0]["batch_size"]
             elif f in ("pitch", "fbank"):
                 log(f"{f}: batched extractor and the per-chunk reference, alternated")
-                section_rows = frame_features.measure(f, dec, opts, cfg.batch_size, cfg.repeat)
+                section_rows = frame_features.measure(f, dec, context, cfg.batch_size, cfg.repeat)
                 rows += section_rows
                 result["batch_size"][f] = section_rows[0]["batch_size"]
             else:
@@ -178,8 +177,8 @@ def run_perf(cfg: PerfConfig) -> dict:
                 pipeline = builds.in_process(tmp / "wav2vec2-corpus", "wav2vec2", cfg, device,
                                              tmp)
                 with torch_threads(cpu_threads(device)):  # the bare forward gets build()'s
-                    w2v_rows, load = wav2vec2.measure(dec, opts, cfg.batch_size, cfg.repeat,
-                                                      pipeline)
+                    w2v_rows, load = wav2vec2.measure(dec, context, cfg.model, cfg.batch_size,
+                                                      cfg.repeat, pipeline)
                 rows += w2v_rows
                 result["batch_size"]["wav2vec2"] = w2v_rows[0]["batch_size"]
                 result["wav2vec2_load_seconds"] = load

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from featstore import audio
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.extractors import ExtractContext, make_extractor
 from featstore.machine import default_batch_size
 from featstore.perf.data import stacked
 
@@ -24,14 +24,14 @@ class Batched:
     counts: np.ndarray  # [n] real samples per chunk
 
 
-def batched_run(name: str, decoded: list[audio.Chunks], opts: ExtractorOptions,
+def batched_run(name: str, decoded: list[audio.Chunks], context: ExtractContext,
                 batch_size: int | None) -> Batched:
-    """The extractor ``name`` over ``decoded``, warmed up (first-call allocations), with the
-    chunks already on the device."""
-    ext = make_extractor(name, opts)
-    batch_size = batch_size or default_batch_size([ext], opts.device)
+    """The extractor ``name`` (its default config) over ``decoded``, warmed up (first-call
+    allocations), with the chunks already on the device."""
+    ext = make_extractor(name, None, context)
+    batch_size = batch_size or default_batch_size([ext], context.device)
     chunks, counts = stacked(decoded)
-    x, n = torch.from_numpy(chunks).to(opts.device), torch.from_numpy(counts).to(opts.device)
+    x, n = torch.from_numpy(chunks).to(context.device), torch.from_numpy(counts).to(context.device)
     ext.extract(x[:batch_size], n[:batch_size])
 
     def run() -> None:

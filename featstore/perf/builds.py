@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from featstore.build import BuildConfig, build
-from featstore.extractors import ExtractorOptions
+from featstore.extractors.configs import Wav2Vec2Config
 from featstore.perf.config import PerfConfig
 from featstore.perf.timing import run_process, timed
 
@@ -27,7 +27,7 @@ def in_process(view: Path, feature: str, cfg: PerfConfig, device: str, tmp: Path
                 out=out, source=str(view), features=[feature],
                 chunk_seconds=cfg.chunk_seconds, batch_size=batch_size or cfg.batch_size,
                 workers=cfg.workers, quiet=True,
-                extract=ExtractorOptions(device=device, model=cfg.model),
+                device=device, configs={"wav2vec2": Wav2Vec2Config(model=cfg.model)},
             )), device)
         finally:
             shutil.rmtree(out, ignore_errors=True)

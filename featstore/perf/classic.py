@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext
+from featstore.extractors.configs import MFCCConfig
 from featstore.perf.timing import run_process, timed
 from featstore.sources.base import Utterance
 
@@ -66,12 +67,14 @@ def classic_function() -> Callable | None:
     return namespace["classic_mfcc"]
 
 
-def mfcc_args(opts: ExtractorOptions) -> tuple[int, ...]:
-    return (opts.chunk_samples, opts.sample_rate, opts.n_mfcc, opts.n_fft, opts.hop_length,
-            opts.n_mels)
+def mfcc_args(context: ExtractContext) -> tuple[int, ...]:
+    """The classic script's arguments: the context's chunking, our MFCC defaults."""
+    c = MFCCConfig()
+    return (context.chunk_samples, context.sample_rate, c.n_mfcc, c.n_fft, c.hop_length,
+            c.n_mels)
 
 
-def in_process(utts: list[Utterance], opts: ExtractorOptions
+def in_process(utts: list[Utterance], context: ExtractContext
                ) -> tuple[Callable[[], float], list[int]] | None:
     """A timed call of the classic loop over ``utts`` in this process (warmed up: librosa's
     lazy imports and numba caches), and a list that receives the real samples it saw; None
@@ -79,7 +82,7 @@ def in_process(utts: list[Utterance], opts: ExtractorOptions
     classic = classic_function()
     if classic is None:
         return None
-    args = mfcc_args(opts)
+    args = mfcc_args(context)
     classic(utts[0].path, *args)
     real: list[int] = []
 
@@ -89,7 +92,7 @@ def in_process(utts: list[Utterance], opts: ExtractorOptions
     return run, real
 
 
-def new_process(utts: list[Utterance], opts: ExtractorOptions, tmp: Path
+def new_process(utts: list[Utterance], context: ExtractContext, tmp: Path
                 ) -> tuple[Callable[[], float], list[float]] | None:
     """A timed run of the classic loop as its own ``python -c`` process (start-up and imports
     included), and a list that receives each run's peak memory (MB); None without librosa."""
@@ -97,7 +100,7 @@ def new_process(utts: list[Utterance], opts: ExtractorOptions, tmp: Path
         return None
     paths = tmp / "classic-files.txt"
     paths.write_text("\n".join(u.path for u in utts) + "\n")
-    args = [str(a) for a in mfcc_args(opts)]
+    args = [str(a) for a in mfcc_args(context)]
     peaks: list[float] = []
 
     def run() -> float:
@@ -110,7 +113,7 @@ def new_process(utts: list[Utterance], opts: ExtractorOptions, tmp: Path
     return run, peaks
 
 
-def whole_file_process(utts: list[Utterance], opts: ExtractorOptions, tmp: Path
+def whole_file_process(utts: list[Utterance], context: ExtractContext, tmp: Path
                        ) -> Callable[[], float] | None:
     """A timed run of ``WHOLE_FILE`` as its own ``python -c`` process (start-up and imports
     included); None without librosa."""
@@ -120,8 +123,7 @@ def whole_file_process(utts: list[Utterance], opts: ExtractorOptions, tmp: Path
     paths.write_text("\n".join(u.path for u in utts) + "\n")
     out = tmp / "whole-file-mfcc"
     out.mkdir(exist_ok=True)
-    args = [str(a) for a in (opts.sample_rate, opts.n_mfcc, opts.n_fft, opts.hop_length,
-                             opts.n_mels)]
+    args = [str(a) for a in mfcc_args(context)[1:]]
 
     def run() -> float:
         return run_process([sys.executable, "-c", WHOLE_FILE, str(paths), str(out), *args], tmp,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from featstore import audio
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext
 from featstore.machine import cores
 from featstore.perf import builds, classic
 from featstore.perf.batched import batched_run
@@ -33,16 +33,16 @@ def cpu_seconds(fn: Callable[[], object], repeat: int) -> float:
     return sorted(runs)[len(runs) // 2]
 
 
-def ceiling(utts: list[Utterance], decoded: list[audio.Chunks], opts: ExtractorOptions,
+def ceiling(utts: list[Utterance], decoded: list[audio.Chunks], context: ExtractContext,
             batch_size: int | None, repeat: int) -> dict:
     """Core-seconds per audio second of decoding and of each default extractor, and the
     real-time factors they allow on this machine's cores (writing the store not counted)."""
-    seconds = audio_seconds(decoded, opts.sample_rate)
-    decode = cpu_seconds(lambda: [audio.load_chunks(u.path, opts.sample_rate,
-                                                    opts.chunk_samples) for u in utts], repeat)
+    seconds = audio_seconds(decoded, context.sample_rate)
+    decode = cpu_seconds(lambda: [audio.load_chunks(u.path, context.sample_rate,
+                                                    context.chunk_samples) for u in utts], repeat)
     extract = {}
     for name in DEFAULT_CPU:
-        ours = batched_run(name, decoded, opts, batch_size)
+        ours = batched_run(name, decoded, context, batch_size)
         extract[name] = cpu_seconds(ours.run, repeat) / seconds
     per_audio = {"decode": decode / seconds, **extract}
     n = cores()
@@ -52,16 +52,16 @@ def ceiling(utts: list[Utterance], decoded: list[audio.Chunks], opts: ExtractorO
 
 
 def measure(view: Path, utts: list[Utterance], decoded: list[audio.Chunks], cfg: PerfConfig,
-            opts: ExtractorOptions, tmp: Path, log) -> tuple[list[dict], dict]:
+            context: ExtractContext, tmp: Path, log) -> tuple[list[dict], dict]:
     """Rows build_mfcc_e2e, build_default_e2e, mfcc_classic_file_e2e, and the ceiling."""
-    seconds = audio_seconds(decoded, opts.sample_rate)
+    seconds = audio_seconds(decoded, context.sample_rate)
     log("build: core-seconds of decoding and of each default extractor (the ceiling)")
-    top = ceiling(utts, decoded, opts, cfg.batch_size, cfg.repeat)
+    top = ceiling(utts, decoded, context, cfg.batch_size, cfg.repeat)
     log("build: mfcc-only and default builds and the whole-file librosa script as new "
         "processes, alternated")
-    fns = {"mfcc": builds.new_process(view, "mfcc", cfg, opts.device, tmp)[0],
-           "default": builds.new_process(view, ",".join(DEFAULT_CPU), cfg, opts.device, tmp)[0]}
-    whole = classic.whole_file_process(utts, opts, tmp)
+    fns = {"mfcc": builds.new_process(view, "mfcc", cfg, context.device, tmp)[0],
+           "default": builds.new_process(view, ",".join(DEFAULT_CPU), cfg, context.device, tmp)[0]}
+    whole = classic.whole_file_process(utts, context, tmp)
     if whole is not None:
         fns["whole"] = whole
     runs = alternate(fns, cfg.repeat)

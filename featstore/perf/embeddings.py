@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from featstore import audio
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext
 from featstore.perf.batched import batched_run
 from featstore.perf.timing import alternate, make_row, timed
 
@@ -39,45 +39,45 @@ def _resemblyzer(device: str) -> tuple[Callable[[np.ndarray], object], str] | st
                    f"({threads or 'default'} torch thread(s), as ours)")
 
 
-def measure(entry: str, decoded: list[audio.Chunks], opts: ExtractorOptions,
+def measure(entry: str, decoded: list[audio.Chunks], context: ExtractContext,
             batch_size: int | None, repeat: int) -> list[dict]:
     """Rows ``<name>_batched`` and ``<name>_one_at_a_time`` for the --features ``entry``."""
-    ours = batched_run(entry, decoded, opts, batch_size)
+    ours = batched_run(entry, decoded, context, batch_size)
     name = ours.extractor.name
     chunks, counts = ours.chunks, ours.counts
-    few = min(len(counts), ONE_AT_A_TIME_CHUNKS["cuda" if opts.device.startswith("cuda")
+    few = min(len(counts), ONE_AT_A_TIME_CHUNKS["cuda" if context.device.startswith("cuda")
                                                 else "cpu"])
     if name == "dvector":
-        reference = _resemblyzer(opts.device)
+        reference = _resemblyzer(context.device)
     else:
         import torch
 
-        x = torch.from_numpy(chunks[:few]).to(opts.device)
-        n = torch.from_numpy(counts[:few]).to(opts.device)
+        x = torch.from_numpy(chunks[:few]).to(context.device)
+        n = torch.from_numpy(counts[:few]).to(context.device)
         ext = ours.extractor
 
         def single(i: int) -> object:
             return ext.extract(x[i : i + 1], n[i : i + 1])
 
         reference = (single, f"our {name} extractor with batches of one")
-    fns = {"ours": lambda: timed(ours.run, opts.device)}
+    fns = {"ours": lambda: timed(ours.run, context.device)}
     if not isinstance(reference, str):
         one, _ = reference
         if name == "dvector":
             fns["one"] = lambda: timed(lambda: [one(chunks[i, : counts[i]]) for i in range(few)],
-                                       opts.device)
+                                       context.device)
         else:
-            fns["one"] = lambda: timed(lambda: [one(i) for i in range(few)], opts.device)
+            fns["one"] = lambda: timed(lambda: [one(i) for i in range(few)], context.device)
     runs = alternate(fns, repeat)
-    seconds = float(counts.sum()) / opts.sample_rate
+    seconds = float(counts.sum()) / context.sample_rate
     rows = [make_row(f"{name}_batched", name, f"{name} batched (in-process)", seconds,
                      runs["ours"], f"our extractor on {len(counts)} decoded chunks on "
-                     f"{opts.device}, incl. copy back to host", ours.batch_size)]
+                     f"{context.device}, incl. copy back to host", ours.batch_size)]
     if isinstance(reference, str):
         rows.append(make_row(f"{name}_one_at_a_time", name, f"{name} one chunk at a time", 0.0,
                              None, reference))
     else:
         rows.append(make_row(f"{name}_one_at_a_time", name, f"{name} one chunk at a time",
-                             float(counts[:few].sum()) / opts.sample_rate, runs["one"],
+                             float(counts[:few].sum()) / context.sample_rate, runs["one"],
                              f"{reference[1]}, on the first {few} chunks", 1))
     return rows

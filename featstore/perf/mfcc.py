@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from featstore import audio
-from featstore.extractors import ExtractorOptions
+from featstore.extractors import ExtractContext
 from featstore.perf import builds, classic
 from featstore.perf.batched import batched_run
 from featstore.perf.config import PerfConfig
@@ -15,32 +15,32 @@ from featstore.perf.timing import alternate, make_row, timed
 from featstore.sources.base import Utterance
 
 
-def measure_batched(decoded: list[audio.Chunks], opts: ExtractorOptions,
+def measure_batched(decoded: list[audio.Chunks], context: ExtractContext,
                     batch_size: int | None, repeat: int) -> dict:
     """Our extractor alone on chunks already decoded (and on the device)."""
-    ours = batched_run("mfcc", decoded, opts, batch_size)
-    runs = [timed(ours.run, opts.device) for _ in range(repeat)]
+    ours = batched_run("mfcc", decoded, context, batch_size)
+    runs = [timed(ours.run, context.device) for _ in range(repeat)]
     return make_row("mfcc_batched", "mfcc", "mfcc batched (in-process)",
-                    audio_seconds(decoded, opts.sample_rate), runs,
-                    f"our extractor on {len(ours.counts)} decoded chunks on {opts.device}, incl. "
-                    "copy back to host", ours.batch_size)
+                    audio_seconds(decoded, context.sample_rate), runs,
+                    f"our extractor on {len(ours.counts)} decoded chunks on {context.device}, "
+                    "incl. copy back to host", ours.batch_size)
 
 
 def measure(view: Path, utts: list[Utterance], decoded: list[audio.Chunks], cfg: PerfConfig,
-            opts: ExtractorOptions, tmp: Path, log) -> tuple[list[dict], dict[str, float]]:
+            context: ExtractContext, tmp: Path, log) -> tuple[list[dict], dict[str, float]]:
     """Rows mfcc_classic, mfcc_batched, mfcc_build, mfcc_build_e2e, mfcc_classic_e2e, and the
     peak memory (MB) of the new processes."""
-    seconds = audio_seconds(decoded, opts.sample_rate)
+    seconds = audio_seconds(decoded, context.sample_rate)
     rows, peaks = [], {}
     classic_name = "mfcc classic (librosa, one file at a time)"
     build_name = "featstore build mfcc (pipeline, in-process)"
     build_note = "build(): decode + extraction + HDF5 writing"
 
     log("mfcc: batched extractor")
-    batched = measure_batched(decoded, opts, cfg.batch_size, cfg.repeat)
+    batched = measure_batched(decoded, context, cfg.batch_size, cfg.repeat)
     batch_size = batched["batch_size"]
-    ours = builds.in_process(view, "mfcc", cfg, opts.device, tmp)
-    reference = classic.in_process(utts, opts)
+    ours = builds.in_process(view, "mfcc", cfg, context.device, tmp)
+    reference = classic.in_process(utts, context)
     log("mfcc: build() and the classic loop in this process, alternated")
     if reference is None:
         rows.append(make_row("mfcc_classic", "mfcc", classic_name, 0.0, None, classic.MISSING))
@@ -48,15 +48,15 @@ def measure(view: Path, utts: list[Utterance], decoded: list[audio.Chunks], cfg:
     else:
         run_classic, real = reference
         runs = alternate({"ours": ours, "classic": run_classic}, cfg.repeat)
-        rows.append(make_row("mfcc_classic", "mfcc", classic_name, real[-1] / opts.sample_rate,
+        rows.append(make_row("mfcc_classic", "mfcc", classic_name, real[-1] / context.sample_rate,
                              runs["classic"], "librosa.load(sr=16000) + librosa.feature.mfcc "
                              "per 2 s chunk, in-process"))
     rows += [batched, make_row("mfcc_build", "mfcc", build_name, seconds, runs["ours"],
                                build_note, batch_size)]
 
     log("mfcc: featstore build and the classic loop as new processes, alternated")
-    ours_e2e, our_peaks = builds.new_process(view, "mfcc", cfg, opts.device, tmp)
-    reference = classic.new_process(utts, opts, tmp)
+    ours_e2e, our_peaks = builds.new_process(view, "mfcc", cfg, context.device, tmp)
+    reference = classic.new_process(utts, context, tmp)
     fns = {"ours": ours_e2e} if reference is None else {"ours": ours_e2e, "classic": reference[0]}
     runs = alternate(fns, cfg.repeat)
     rows.append(make_row("mfcc_build_e2e", "mfcc", "featstore build mfcc (end to end, new "

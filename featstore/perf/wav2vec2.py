@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from featstore import audio
-from featstore.extractors import ExtractorOptions, make_extractor
+from featstore.extractors import ExtractContext, make_extractor
+from featstore.extractors.configs import Wav2Vec2Config
 from featstore.machine import default_batch_size
 from featstore.perf.data import audio_seconds, stacked
 from featstore.perf.timing import alternate, make_row, timed
@@ -18,20 +19,22 @@ from featstore.perf.timing import alternate, make_row, timed
 UNBATCHED_CHUNKS = {"cpu": 30, "cuda": 256}
 
 
-def measure(decoded: list[audio.Chunks], opts: ExtractorOptions, batch_size: int | None,
-            repeat: int, pipeline: Callable[[], float]) -> tuple[list[dict], float]:
+def measure(decoded: list[audio.Chunks], context: ExtractContext, model: str,
+            batch_size: int | None, repeat: int, pipeline: Callable[[], float]
+            ) -> tuple[list[dict], float]:
     """Rows wav2vec2_bare, wav2vec2_unbatched and wav2vec2_build (``pipeline``: the timed real
     build() of the same files). The batched forward and the pipeline alternate, so a busy
     machine slows both alike and their ratio stays meaningful. Also returns the seconds of one
     model load with imports warm (what build() pays first)."""
     from featstore.extractors.wav2vec2 import COMPUTE_DTYPES, load_model
 
-    ext = make_extractor("wav2vec2", opts)  # imports transformers, loads the model
+    # imports transformers, loads the model
+    ext = make_extractor("wav2vec2", Wav2Vec2Config(model=model), context)
     t0 = time.perf_counter()
-    load_model(opts.model)  # again, imports now warm: the cost build() pays
+    load_model(model)  # again, imports now warm: the cost build() pays
     load_seconds = time.perf_counter() - t0
-    batch_size = batch_size or default_batch_size([ext], opts.device)
-    device = opts.device
+    batch_size = batch_size or default_batch_size([ext], context.device)
+    device = context.device
     compute = COMPUTE_DTYPES[ext.compute_dtype]
     chunks, counts = stacked(decoded)
     x, n = torch.from_numpy(chunks).to(device), torch.from_numpy(counts).to(device)
@@ -57,7 +60,7 @@ def measure(decoded: list[audio.Chunks], opts: ExtractorOptions, batch_size: int
 
     forward(x[:batch_size])  # warm-up: first-call allocations, kernel selection
     forward(x[:1])
-    seconds = audio_seconds(decoded, opts.sample_rate)
+    seconds = audio_seconds(decoded, context.sample_rate)
     runs = alternate({"bare": lambda: timed(batched, device), "build": pipeline}, repeat)
     built = make_row("wav2vec2_build", "wav2vec2", "wav2vec2 pipeline (featstore build, "
                      "in-process)", seconds, runs["build"], "build(): decode + normalise + "
@@ -67,7 +70,7 @@ def measure(decoded: list[audio.Chunks], opts: ExtractorOptions, batch_size: int
                     f"model forward + hidden states on {len(x)} pre-normalised chunks on "
                     f"{device} ({ext.compute_dtype})", batch_size)
     single = make_row("wav2vec2_unbatched", "wav2vec2", "wav2vec2 unbatched loop",
-                      float(counts[: len(few)].sum()) / opts.sample_rate,
+                      float(counts[: len(few)].sum()) / context.sample_rate,
                       [timed(unbatched, device) for _ in range(repeat)],
                       f"the same forward one chunk at a time, first {len(few)} chunks", 1)
     return [bare, single, built], load_seconds

@@ -5,7 +5,6 @@ recordings with exactly the rows it was trained on."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,34 +12,25 @@ import torch
 
 from featstore import audio
 from featstore.errors import UserError
-from featstore.extractors import ExtractorOptions, make_extractor
-from featstore.extractors.base import CONFIGS, ExtractorConfig
+from featstore.extractors import NAMES, ExtractContext, make_extractor
+from featstore.extractors.configs import CONFIGS, ExtractorConfig
 
 
 def config_type(name: str) -> type[ExtractorConfig]:
-    """The config dataclass of extractor ``name`` (its module imported on demand)."""
-    from featstore.extractors import _MODULES
-
-    if name not in _MODULES:
-        raise UserError(f"unknown extractor '{name}'")
-    importlib.import_module(_MODULES[name])
+    """The config dataclass of extractor ``name`` (a ``--features`` name, or xvector)."""
     if name not in CONFIGS:
-        raise UserError(f"extractor '{name}' has no config dataclass to rebuild it from")
+        raise UserError(f"unknown extractor '{name}'")
     return CONFIGS[name]
 
 
-def _rebuild(name: str, params: dict, base: ExtractorOptions):
+def _rebuild(name: str, params: dict, context: ExtractContext):
     """(config, extractor) of group ``name`` from its recorded ``params``. A ``NAME=MODEL``
-    upstream group (hubert, wavlm, ...) keeps the wav2vec2 extractor's config under its own name."""
-    from featstore.extractors import _MODULES
-
-    if name not in _MODULES and "num_layers_total" in params:
-        from featstore.extractors.wav2vec2 import Wav2Vec2Config
-
-        config = Wav2Vec2Config.from_dict(params)
-        return config, make_extractor(f"{name}={config.model}", config.options(base))
-    config = config_type(name).from_dict(params)
-    return config, make_extractor(name, config.options(base))
+    group (hubert, wavlm, ..., xvector) is rebuilt from its ``NAME=MODEL`` entry; an upstream
+    keeps the wav2vec2 extractor's config under its own name."""
+    kind = "wav2vec2" if name not in CONFIGS and "num_layers_total" in params else name
+    config = config_type(kind).from_dict(params)
+    entry = name if name in NAMES else f"{name}={config.model}"
+    return config, make_extractor(entry, config, context)
 
 
 @dataclass
@@ -76,8 +66,7 @@ def store_extractor(store, name: str, device: str = "cpu") -> StoreExtractor:
     else:
         raise KeyError(f"store has no {name} features; it has {sorted(groups) or 'none'}")
     build = store.provenance["params"]
-    base = ExtractorOptions(device=device, sample_rate=build["sample_rate"],
-                            chunk_samples=build["chunk_samples"])
-    config, extractor = _rebuild(name, params, base)
+    context = ExtractContext(device, build["sample_rate"], build["chunk_samples"])
+    config, extractor = _rebuild(name, params, context)
     return StoreExtractor(name, config, extractor, build["sample_rate"], build["chunk_samples"],
                           device)
