@@ -11,6 +11,7 @@
   built MFCC stores 13% faster than 1 and 36% faster than decoding inline); on a GPU the CPU
   only decodes, so up to 8 threads, leaving two cores for the main thread (batching,
   transfers) and the shard writer;
+* CPU blocks (``featstore.extractors.blocks``): sized from ``cache_share``;
 * batch size: the smallest an extractor suggests (wav2vec2 on CUDA: from free GPU memory),
   else 256 chunks (CPU) or 1024 (GPU).
 """
@@ -41,6 +42,26 @@ def cores() -> int:
     else:
         n = os.cpu_count() or 1
     return min(n, _share) if _share else n
+
+
+def cache_share(default: int = 4 << 20, base: str = "/sys/devices/system/cpu/cpu0/cache"
+                ) -> int:
+    """Bytes of the last-level cache per CPU sharing it (Linux sysfs), or ``default``."""
+    try:
+        levels = sorted(d for d in os.listdir(base) if d.startswith("index"))
+        with open(f"{base}/{levels[-1]}/size") as f:
+            size = f.read().strip()
+        with open(f"{base}/{levels[-1]}/shared_cpu_list") as f:
+            shared = sum(int(b) - int(a) + 1 for a, _, b in
+                         (part.partition("-") for part in f.read().strip().split(",")))
+    except (OSError, ValueError, IndexError):
+        return default
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    try:
+        value = int(size[:-1]) * scale[size[-1]] if size[-1] in scale else int(size)
+    except ValueError:
+        return default
+    return max(1, value // max(1, shared))
 
 
 def cpu_threads(device: str) -> int | None:

@@ -431,3 +431,18 @@ def test_mfcc_build_imports_only_what_mfcc_needs(tmp_path, synthetic_corpus):
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["0", "[]"]
     assert (tmp_path / "s" / "index.json").exists()  # it did build
+
+
+def test_cache_share_reads_the_last_level_from_sysfs(tmp_path):
+    from featstore.machine import cache_share
+
+    for level, size, shared in (("index0", "48K", "0"), ("index2", "2048K", "0"),
+                                ("index3", "32768K", "0-3,8-11")):
+        (tmp_path / level).mkdir()
+        (tmp_path / level / "size").write_text(size + "\n")
+        (tmp_path / level / "shared_cpu_list").write_text(shared + "\n")
+    (tmp_path / "uevent").write_text("")
+    assert cache_share(base=str(tmp_path)) == (32 << 20) // 8
+    (tmp_path / "index3" / "size").write_text("garbage\n")
+    assert cache_share(default=123, base=str(tmp_path)) == 123
+    assert cache_share(default=456, base=str(tmp_path / "missing")) == 456

@@ -1,7 +1,8 @@
 """CPU machinery the frame extractors (mfcc, pitch, fbank) share.
 
 * Cache-sized blocks: a batch's frame and spectrum tensors are hundreds of MB, so each step
-  over a whole batch would stream them from memory; a few chunks at a time stay in cache.
+  over a whole batch would stream them from memory; a few chunks at a time stay in cache
+  (``BLOCK_BYTES``).
 * One pool of block workers, one per core, each with one torch thread (the setting is per
   thread): blocks, not ops, run in parallel, and torch's own threads never synchronise on the
   many small ops of a block. On CUDA a batch is one block.
@@ -21,9 +22,13 @@ from functools import cache
 
 import torch
 
-from featstore.machine import cores
+from featstore.machine import cache_share, cores
 
-BLOCK_BYTES = 4 << 20  # a CPU block's working set: ~ one core's share of a typical L3
+# A CPU block's working set: the core's share of the last-level cache, within 4-24 MiB. Small
+# blocks pay torch's and numba's per-call costs on every few chunks; past ~24 MiB the blocks
+# leave L2 for good (on the 2-core Xeon VM, 480 MiB L3: 24 MiB took 0.66 core-ms per audio
+# second for pitch + fbank + mfcc, 4 MiB 1.04, 48 MiB 0.81; docs/speed.md).
+BLOCK_BYTES = min(24 << 20, max(4 << 20, cache_share()))
 MEL_BANDS = 8  # groups of neighbouring mel filters (more bands: less zero work, more overlap)
 
 Band = tuple[int, int, int, int, torch.Tensor]
