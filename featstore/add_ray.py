@@ -31,7 +31,8 @@ class RayAdd:
             context: ExtractContext) -> int | list[int]:
         """Write the ``pending`` shards' group files with ``cfg.configs`` and ``context`` (on
         the workers' device); returns the batch size(s) used."""
-        names = [e.name for e in todo]
+        # entries, not names: a NAME=MODEL upstream is rebuilt from its entry (make_extractor)
+        names = [getattr(e, "entry", e.name) for e in todo]
         res = self.build.resources(names)
         n = self.build.workers(res, len(pending))
         self.build.cluster["workers"] = {"actors": n, **res}
@@ -97,6 +98,6 @@ class GroupBuilder:
         try:
             add_shard(self.root, shard, self.todo, self.audio, self.settings)
         except Exception as exc:  # name the shard in the driver's message
-            raise RuntimeError(f"{group_file(self.names[0], shard)} on "
+            raise RuntimeError(f"{group_file(self.todo[0].name, shard)} on "
                                f"{ray_cluster.node_name()}: {type(exc).__name__}: {exc}") from exc
         return {"shard": shard, "node": ray_cluster.node_name()}

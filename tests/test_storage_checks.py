@@ -66,6 +66,7 @@ def test_a_ray_actor_sizes_its_threads_from_its_cpu_share(synthetic_corpus, tmp_
     pools: list[int] = []
     real_pool = blocks.pool
     monkeypatch.setattr(blocks, "pool", lambda n: pools.append(n) or real_pool(n))
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 1)  # a block per chunk: batches use the pool
     out = tmp_path / "s"
     assert build(synthetic_corpus, out) == 0
     cfg = BuildConfig(out=out, source=str(synthetic_corpus), features=["mfcc"], device="cpu")
