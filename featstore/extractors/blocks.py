@@ -41,6 +41,18 @@ def pool(threads: int) -> ThreadPoolExecutor:
                               initializer=torch.set_num_threads, initargs=(1,))
 
 
+def cpu_kernels(device: torch.device, backend: str | None = None):
+    """``featstore.extractors.kernels`` (numba) where ``backend`` is "numba", by default on
+    the CPU, its kernels loading on a side thread; None for the torch ops (CUDA's). Imported
+    only here, so a CUDA build never loads numba."""
+    if (backend or ("numba" if device.type == "cpu" else "torch")) != "numba":
+        return None
+    from featstore.extractors import kernels
+
+    kernels.warm_in_background()
+    return kernels
+
+
 def block_rows(bytes_per_chunk: int) -> int:
     """Chunks per CPU block, from one chunk's working set in bytes."""
     return max(1, BLOCK_BYTES // max(1, bytes_per_chunk))

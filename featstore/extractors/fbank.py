@@ -33,6 +33,7 @@ from featstore.extractors.blocks import (
     ThreadBuffers,
     banded_mel,
     block_rows,
+    cpu_kernels,
     mel_bands,
     power_spectrum,
     run_blocks,
@@ -66,12 +67,7 @@ class FbankExtractor:
         self.bands = mel_bands(self.banks, MEL_BANDS)
         self.window = torch.hann_window(c.frame_length, periodic=False).pow(0.85).to(self.device)
         assert self.window[0] == 0  # frames' first sample is left at 0 (see _new_buffers)
-        self.kernels = None
-        if (backend or ("numba" if self.device.type == "cpu" else "torch")) == "numba":
-            from featstore.extractors import kernels
-
-            self.kernels = kernels
-            kernels.warm_in_background()
+        self.kernels = cpu_kernels(self.device, backend)
         bins = c.n_fft // 2 + 1
         self.block = block_rows(self.frames * (c.frame_length * 8 + c.n_fft * 4 + bins * 16
                                                + c.num_mel_bins * 4))

@@ -135,9 +135,11 @@ def power(spec: np.ndarray, out: np.ndarray) -> None:
 
 
 def _warm() -> None:
-    f = np.zeros((1, 4, 2), np.float32)
+    """One call of each kernel with the array ranks the extractors pass (numba compiles, or
+    loads, one specialisation per rank): spectra [n, rows, bins, 2], powers [n, rows, bins]."""
+    f = np.zeros((1, 1, 4, 2), np.float32)
     mul_conj(f, f.copy())
-    power(f, np.zeros((1, 4), np.float32))
+    power(f, np.zeros((1, 1, 4), np.float32))
     x = np.zeros((1, 64), np.float32)
     kaldi_frames(x, 8, 0.97, np.ones(16, np.float32), np.zeros((1, 1, 16), np.float32))
     yin_frames(x, np.zeros((1, 1, 16), np.float32), 1, 1, 8, 8, 2, 8, 16000.0, 50.0, 500.0,

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from featstore.extractors.base import ExtractContext, FeatureSpec, register
-from featstore.extractors.blocks import ThreadBuffers, block_rows, run_blocks
+from featstore.extractors.blocks import ThreadBuffers, block_rows, cpu_kernels, run_blocks
 from featstore.extractors.configs import PitchConfig  # with the frame geometry Yin reads
 
 
@@ -82,7 +82,8 @@ class Yin:
         self.lags = cfg.max_lag + 2  # lags 0 .. max_lag + 1 (the parabola's right neighbour)
         b = math.gcd(cfg.window, cfg.hop)
         self.method = method or ("blocks" if b >= self.MIN_BLOCK else "frames")
-        self.backend = backend or ("numba" if device.type == "cpu" else "torch")
+        self.kernels = cpu_kernels(device, backend)
+        self.backend = "torch" if self.kernels is None else "numba"
         self.padded = chunk_samples + cfg.frame_length
         if self.method == "blocks":
             # rows of D: blocks; frame t sums rows t * step .. t * step + per_window - 1
@@ -93,11 +94,6 @@ class Yin:
         else:
             self.step, self.per_window, self.rows = 1, 1, frames
             self.n_fft = fft_size(cfg.frame_length)  # >= frame length: no circular wrap
-        if self.backend == "numba":
-            from featstore.extractors import kernels
-
-            self.kernels = kernels
-            kernels.warm_in_background()
         self.tau = torch.arange(cfg.min_lag - 1, cfg.max_lag + 2, device=device,
                                 dtype=torch.float32)
 
