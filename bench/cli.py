@@ -33,6 +33,9 @@ def add_run(p: argparse.ArgumentParser) -> None:
                    "whose feature view the store lacks (listed in leaderboard.md with the "
                    "reason) instead of stopping")
     add_ray_argument(p, "run the cells as parallel tasks")
+    p.add_argument("--jobs", type=jobs_value, default=1, metavar="N|auto",
+                   help="run N cells at a time in worker processes of this machine (auto: one "
+                   "per core; default 1: one at a time, in this process)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
 
 
@@ -45,12 +48,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = cfg.with_overrides(
         config, store=args.store, device=args.device, seeds=args.seeds, tasks=args.tasks,
         models=args.models, features=split_names(args.features) if args.features else None)
+    if args.ray is not None and args.jobs != 1:
+        raise UserError("--jobs runs cells on this machine, --ray on a cluster: choose one")
     if args.resume and args.out is None:
         raise UserError("--resume needs --out pointing at the run folder to continue")
     run_dir = args.out or new_run_dir(Path(config.out))
     return runner.run(config, run_dir, resume=args.resume, quiet=args.quiet,
                       command=" ".join(["python -m bench", *args.argv]),
-                      skip_missing_views=args.skip_missing_views, ray=args.ray)
+                      skip_missing_views=args.skip_missing_views, ray=args.ray,
+                      jobs=args.jobs)
+
+
+def jobs_value(text: str) -> int:
+    """``--jobs``: a positive number, or auto (one per core)."""
+    if text == "auto":
+        from featstore.machine import cores
+
+        return cores()
+    return positive_int(text)
 
 
 def new_run_dir(parent: Path) -> Path:

@@ -11,8 +11,9 @@ Order of work, so that a mistake costs nothing:
     rows only.
 One cell raising does not stop the others: it is recorded with status "failed".
 
-With ``--ray`` step 4 runs as Ray tasks (bench/distributed.py); this process still plans, checks
-and alone appends to results.jsonl and writes the reports.
+With ``--ray`` step 4 runs as Ray tasks (bench/distributed.py), with ``--jobs N`` on N local
+worker processes (bench/pool.py); this process still plans, checks and alone appends to
+results.jsonl and writes the reports.
 """
 
 from __future__ import annotations
@@ -122,12 +123,14 @@ def cluster_device_name(device: str, cluster: dict) -> str:
 
 
 def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = False,
-        command: str = "", skip_missing_views: bool = False, ray: str | None = None) -> int:
+        command: str = "", skip_missing_views: bool = False, ray: str | None = None,
+        jobs: int = 1) -> int:
     """Run the grid into ``run_dir``; 0 if every cell is ok, 1 if any failed.
 
     A view the store lacks is an error, or with ``skip_missing_views`` its cells are skipped
     and listed, with the reason, in env.json and leaderboard.md. ``ray``: run the cells on the
-    Ray cluster at that address ("auto": see featstore/cluster.py)."""
+    Ray cluster at that address ("auto": see featstore/cluster.py); ``jobs``: on that many
+    worker processes of this machine (bench/pool.py; 1: in this process)."""
     import featstore
 
     if not Path(config.store).exists():
@@ -161,17 +164,18 @@ def run(config: Config, run_dir: Path, *, resume: bool = False, quiet: bool = Fa
     if resume:
         check_resume(run_dir)  # before the lock, which would create the folder
     with rfiles.RunLock(run_dir):
-        return _run_locked(ctx, cells, resume, command, cluster, skipped)
+        return _run_locked(ctx, cells, resume, command, cluster, skipped, jobs)
 
 
 def _run_locked(ctx: RunContext, cells: list[Cell], resume: bool, command: str,
-                cluster: dict | None, skipped: list[dict]) -> int:
+                cluster: dict | None, skipped: list[dict], jobs: int) -> int:
     """``run`` once the run folder is locked: cells, then the report of exactly these cells."""
     config, store, device, run_dir, quiet = (ctx.config, ctx.store, ctx.device, ctx.run_dir,
                                              ctx.quiet)
     done = prepare_run_dir(run_dir, resume)
     env = environment(config, store, device, command, cluster)
     env["skipped"] = skipped
+    env["jobs"] = jobs if cluster is None else None
     (run_dir / rfiles.ENV).write_text(json.dumps(env, indent=1))
     splits_json = {task: {str(seed): describe(s, store.meta, ctx.test_store(task).meta)
                           for seed, s in by_seed.items()}
@@ -190,7 +194,11 @@ def _run_locked(ctx: RunContext, cells: list[Cell], resume: bool, command: str,
 
     plots = plot_paths(todo)
     try:
-        if cluster is None:
+        if cluster is None and jobs > 1 and len(todo) > 1:
+            from bench.pool import run_cells
+
+            run_cells(ctx, todo, plots, finished, jobs)
+        elif cluster is None:
             cache = ViewCache()
             for cell in todo:
                 bar.set_postfix_str(cell.label)

@@ -27,7 +27,7 @@ from featstore.errors import UserError
 from featstore.extractors import ExtractContext, entry_configs
 from featstore.extractors.configs import ExtractorConfig
 from featstore.store.folder import NO_RENAME, rename_replaces
-from featstore.store.layout import PLAN, SHARDS, sha256_file, shard_name
+from featstore.store.layout import PLAN, SHARDS, published_sha256, sha256_file, shard_name
 
 CRASH_HOOK = "FEATSTORE_TEST_RAY_CRASH"  # tests only: "SHARD:MARKER" kills the worker once
 GPU_SHARE_LIGHT = 0.25  # GPU per actor when no feature needs a whole one (MFCC, audio)
@@ -187,7 +187,7 @@ class ShardBuilder:
             raise RuntimeError(f"{shard_name(shard)} on {ray_cluster.node_name()}: "
                                f"{type(exc).__name__}: {exc}") from exc
         path = self.out / SHARDS / shard_name(shard)
-        return {"shard": shard, "sha256": sha256_file(path), "node": ray_cluster.node_name()}
+        return {"shard": shard, "sha256": published_sha256(path), "node": ray_cluster.node_name()}
 
 
 def _maybe_crash(hook: str, shard: int) -> None:

@@ -17,7 +17,7 @@ done
 .venv/bin/featstore verify "$STORE"
 RUN="results/$(date +%Y-%m-%dT%H-%M-%S)"
 status=0
-.venv/bin/bench run benchmarks.yaml --store "$STORE" --out "$RUN" --skip-missing-views || status=$?
+.venv/bin/bench run benchmarks.yaml --store "$STORE" --out "$RUN" --skip-missing-views --jobs auto || status=$?
 if [ -f "$RUN/leaderboard.md" ]; then
     echo
     echo "leaderboard: $RUN/leaderboard.md (picture: $RUN/leaderboard.png)"

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 TINY = np.float32(np.finfo(np.float32).tiny)
+OFF = np.float32(8.0)  # d' off the troughs (``Yin.OFF``): past any bound (at most 2 + margin)
 
 
 @numba.njit(nogil=True, cache=True, fastmath=False)
@@ -34,6 +35,8 @@ def yin_frames(x: np.ndarray, d: np.ndarray, step: int, per_window: int, hop: in
     n, frames = f0.shape
     span = hi - lo + 3  # d' at lags lo - 1 .. hi + 1
     cmndf = np.empty(span, dtype=np.float32)
+    v = np.empty(span, dtype=np.float32)
+    bits, one = v.view(np.int32), np.empty(1, dtype=np.int32)
     diff = np.empty(hi + 2, dtype=np.float32)
     corr = np.empty(hi + 2, dtype=np.float32)
     for i in range(n):
@@ -48,14 +51,21 @@ def yin_frames(x: np.ndarray, d: np.ndarray, step: int, per_window: int, hop: in
         for t in range(frames):
             base = t * hop
             e0 = energy[base]
-            corr[:] = d[i, t * step, : hi + 2]
-            for c in range(1, per_window):
-                row = d[i, t * step + c]
-                for tau in range(1, hi + 2):
-                    corr[tau] += row[tau]
-            for tau in range(1, hi + 2):  # vectorised: no dependency between lags
-                dt = (energy[base + tau] + e0) - np.float32(2.0) * corr[tau]
-                diff[tau] = dt if dt > 0 else np.float32(0.0)
+            first = d[i, t * step]
+            if per_window == 2:  # the default (320 / 160): the rows' sum fused into d
+                second = d[i, t * step + 1]
+                for tau in range(1, hi + 2):  # vectorised: no dependency between lags
+                    dt = (energy[base + tau] + e0) - np.float32(2.0) * (first[tau] + second[tau])
+                    diff[tau] = dt if dt > 0 else np.float32(0.0)
+            else:
+                corr[:] = first[: hi + 2]
+                for c in range(1, per_window):
+                    row = d[i, t * step + c]
+                    for tau in range(1, hi + 2):
+                        corr[tau] += row[tau]
+                for tau in range(1, hi + 2):  # vectorised
+                    dt = (energy[base + tau] + e0) - np.float32(2.0) * corr[tau]
+                    diff[tau] = dt if dt > 0 else np.float32(0.0)
             run = 0.0  # float64, as torch's CPU cumsum accumulates float32
             for tau in range(1, lo - 1):
                 run += diff[tau]
@@ -65,17 +75,23 @@ def yin_frames(x: np.ndarray, d: np.ndarray, step: int, per_window: int, hop: in
             for k in range(span):  # vectorised
                 r, tau = cmndf[k], k + lo - 1
                 cmndf[k] = np.float32(1.0) if r <= TINY else diff[tau] * np.float32(tau) / r
-            # troughs of d' in [lo, hi]: first below threshold or within margin of the deepest
-            deepest = np.float32(2.0)  # 2: no trough
-            for k in range(1, span - 1):  # branch-free: troughs are many and irregular
+            # troughs of d' in [lo, hi]: first below threshold or within margin of the deepest;
+            # v: d' at troughs, OFF elsewhere (past any bound, as in the torch ops)
+            for k in range(1, span - 1):  # vectorised: a select per lag
                 c = cmndf[k]
                 trough = (c <= cmndf[k - 1]) & (c < cmndf[k + 1])
-                deepest = min(deepest, c if trough else np.float32(2.0))
+                v[k] = c if trough else OFF
+            # the deepest trough as the minimum of the bit patterns: d' >= 0, so they order as
+            # the values do, and an integer minimum vectorises where a float one cannot
+            low = bits[1]
+            for k in range(2, span - 1):
+                low = min(low, bits[k])
+            one[0] = low
+            deepest = min(one.view(np.float32)[0], np.float32(2.0))  # 2: no trough
             bound = max(deepest + np.float32(margin), np.float32(threshold))
             idx, found = 0, False
             for k in range(1, span - 1):
-                c = cmndf[k]
-                if c <= bound and c <= cmndf[k - 1] and c < cmndf[k + 1]:
+                if v[k] <= bound:
                     idx, found = k - 1, True
                     break
             a, c0, c = cmndf[idx], cmndf[idx + 1], cmndf[idx + 2]

@@ -14,7 +14,7 @@ import h5py
 
 from featstore import provenance
 from featstore.errors import UserError
-from featstore.store.layout import GROUPS, group_file, sha256_file
+from featstore.store.layout import GROUPS, group_file, published_sha256
 
 
 def feature_entries(extractor, group: str | None) -> dict[str, dict]:
@@ -43,7 +43,7 @@ def group_entry(out: Path, extractor, rows: list[int], *, device: str,
         if not ok:
             bad.append(rel)
             continue
-        files.append({"file": rel, "rows": n, "sha256": sha256_file(out / rel)})
+        files.append({"file": rel, "rows": n, "sha256": published_sha256(out / rel)})
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise UserError(f"{out}: group file(s) missing or unreadable: {', '.join(bad[:5])}{more}"

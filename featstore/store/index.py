@@ -14,7 +14,7 @@ from featstore.store.layout import (
     FORMAT_VERSION,
     INDEX,
     SHARDS,
-    sha256_file,
+    published_sha256,
     shard_name,
     write_json_atomic,
 )
@@ -22,7 +22,8 @@ from featstore.store.shards import BadShard, read_shard
 
 
 def check_shards(out: Path, plan: dict, reported: dict[int, str] | None = None) -> list[dict]:
-    """One index entry per planned shard, each read back from its published file (hashed once);
+    """One index entry per planned shard, each read back from its published file (its SHA-256
+    from the bytes written where this process wrote it: ``published_sha256``);
     a UserError names shards that are missing or are not the shard the plan says (the build is
     unfinished or the folder was tampered with). ``reported``: shard -> the SHA-256 its Ray
     worker reported; a shard that differs was overwritten by another writer."""
@@ -34,7 +35,7 @@ def check_shards(out: Path, plan: dict, reported: dict[int, str] | None = None) 
         except BadShard as exc:
             bad.append(f"{path.name} ({exc})")
             continue
-        sha = sha256_file(path)
+        sha = published_sha256(path)
         if reported is not None and i in reported and reported[i] != sha:
             raise UserError(f"shard {path} differs from what its Ray worker wrote (another "
                             "writer?): remove it and rerun with --resume")

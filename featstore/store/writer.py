@@ -93,6 +93,7 @@ class ShardWriter:
         self.specs = specs
         self.meta = meta_widths is not None
         self.rows = 0
+        self.pending: dict[str, list[np.ndarray]] = {}  # metadata columns, written at close
         self.buffer = io.BytesIO()
         self.file = h5py.File(self.buffer, "w")
         if self.meta:
@@ -108,6 +109,9 @@ class ShardWriter:
             self.file.attrs[key] = value
 
     def append(self, meta: dict[str, np.ndarray] | None, features: dict[str, np.ndarray]) -> None:
+        """Features are written as they come; metadata columns are kept and written whole at
+        ``close``: each lzf chunk of theirs holds a whole shard's rows, which every append
+        would otherwise decompress, extend and compress again."""
         names = [f"features/{s.name}" for s in self.specs]
         values = [features[s.name] for s in self.specs]
         if self.meta:
@@ -117,16 +121,24 @@ class ShardWriter:
             return
         n = len(values[0])
         for name, value in zip(names, values, strict=True):
-            ds = self.file[name]
             if len(value) != n:
                 raise ValueError(f"{name}: {len(value)} rows, expected {n}")
-            ds.resize(self.rows + n, axis=0)
-            # a string column is copied: that keeps h5py's UTF-8 tag on the dtype (numpy drops it
-            # when copy=False finds the plain bytes dtype equal)
-            ds[self.rows :] = np.asarray(value).astype(ds.dtype, copy=ds.dtype.kind == "S")
+            if name.startswith("meta/"):
+                self.pending.setdefault(name, []).append(value)
+            else:
+                self._write(name, self.rows, value)
         self.rows += n
 
+    def _write(self, name: str, start: int, value: np.ndarray) -> None:
+        ds = self.file[name]
+        ds.resize(start + len(value), axis=0)
+        # a string column is copied: that keeps h5py's UTF-8 tag on the dtype (numpy drops it
+        # when copy=False finds the plain bytes dtype equal)
+        ds[start:] = np.asarray(value).astype(ds.dtype, copy=ds.dtype.kind == "S")
+
     def close(self, problems: list[dict]) -> int:
+        for name, parts in self.pending.items():
+            self._write(name, 0, np.concatenate(parts))
         self.file.attrs["num_rows"] = self.rows
         self.file.attrs["problems"] = json.dumps(problems)
         self.file.close()

@@ -1,0 +1,114 @@
+"""bench run --jobs N: cells on local worker processes give the numbers, predictions and plots
+of a run in one process; one writer; --resume; a failed cell or a dead worker is recorded and
+--resume finishes the run; bad values are one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+from test_bench_ray import MODELS, SCORES, records, write_config
+
+from bench import pool, runner
+from bench.cli import main
+from bench.worker import run_cell
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory, synthetic_store):
+    return write_config(tmp_path_factory.mktemp("cfg") / "bench.yaml", synthetic_store)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, config):
+    out = tmp_path_factory.mktemp("runs") / "local"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def jobs_run(tmp_path_factory, config):
+    out = tmp_path_factory.mktemp("runs") / "jobs"
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--jobs", "2"]) == 0
+    return out
+
+
+def test_jobs_run_gives_the_one_process_numbers(local_run, jobs_run):
+    local = {r["key"]: r for r in records(local_run)}
+    pooled = {r["key"]: r for r in records(jobs_run)}
+    assert set(local) == set(pooled) and len(local) == 2 * 2 * len(MODELS)
+    for key, rec in pooled.items():
+        assert rec["status"] == "ok", rec.get("error")
+        for score in SCORES:
+            assert rec.get(score) == local[key].get(score), (rec["model"], score)
+        with np.load(local_run / rec["predictions"]) as a, \
+                np.load(jobs_run / rec["predictions"]) as b:
+            assert all((a[k] == b[k]).all() for k in a.files)
+    plots = sorted(p.name for p in (jobs_run / "plots").iterdir())
+    assert plots == sorted(p.name for p in (local_run / "plots").iterdir()) and plots
+    assert json.loads((jobs_run / "env.json").read_text())["jobs"] == 2
+    assert json.loads((local_run / "env.json").read_text())["jobs"] == 1
+    board = (jobs_run / "leaderboard.md").read_text()
+    assert "logreg" in board and "pca-kmeans" in board and "--jobs 2" in board
+
+
+def test_jobs_resume_runs_nothing_finished(jobs_run, config):
+    before = len(records(jobs_run))
+    rc = main(["run", str(config), "--out", str(jobs_run), "--resume", "--quiet", "--jobs", "2"])
+    assert rc == 0 and len(records(jobs_run)) == before
+
+
+def test_failed_cell_in_a_worker_is_recorded(config, tmp_path, monkeypatch):
+    plan = runner.plan
+
+    def broken_logreg(*args, **kwargs):  # max_iter=0 passes the driver (checks skipped) only
+        cells = plan(*args, **kwargs)
+        return [dataclasses.replace(c, params={**c.params, "max_iter": 0})
+                if c.model == "logreg" else c for c in cells]
+
+    monkeypatch.setattr(runner, "plan", broken_logreg)
+    monkeypatch.setattr(runner, "preflight", lambda *a: None)
+    out = tmp_path / "broken"
+    rc = main(["run", str(config), "--out", str(out), "--tasks", "gender", "--models",
+               "logreg,majority", "--quiet", "--jobs", "2"])
+    assert rc == 1
+    recs = records(out)
+    assert {r["model"] for r in recs if r["status"] == "failed"} == {"logreg"}
+    assert all("max_iter" in r["error"] for r in recs if r["status"] == "failed")
+    assert [r["status"] for r in recs if r["model"] == "majority"] == ["ok", "ok"]
+
+
+def die_on_logreg(job, cell, plot, device):
+    """A worker killed while it runs a logreg cell (as by the OOM killer)."""
+    if cell.model == "logreg":
+        os._exit(9)
+    return run_cell(job, cell, plot, device)
+
+
+def test_a_dead_worker_fails_its_cells_and_resume_finishes(config, tmp_path, monkeypatch):
+    monkeypatch.setattr(pool, "run_cell", die_on_logreg)
+    out = tmp_path / "dead"
+    args = ["run", str(config), "--out", str(out), "--tasks", "gender", "--models",
+            "logreg,majority", "--quiet", "--jobs", "2"]
+    assert main(args) == 1
+    recs = records(out)
+    assert any(r["status"] == "failed" and r["model"] == "logreg" for r in recs)
+    assert all("BrokenProcessPool" in r["error"] for r in recs if r["status"] == "failed")
+    monkeypatch.undo()
+    assert main([*args, "--resume"]) == 0
+    final = {r["key"]: r for r in records(out) if r["status"] == "ok"}
+    assert len(final) == 4  # 2 models x 2 seeds, all ok now
+
+
+@pytest.mark.parametrize("extra", [["--jobs", "0"], ["--jobs", "many"],
+                                   ["--jobs", "2", "--ray"]])
+def test_bad_jobs_are_one_line(config, tmp_path, capsys, extra):
+    try:
+        rc = main(["run", str(config), "--out", str(tmp_path / "x"), *extra])
+    except SystemExit as exc:
+        rc = exc.code
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--jobs" in err, err
