@@ -16,7 +16,7 @@ STORE=${RESULTS_STORE:-stores/real-sample}
 RUN=${RESULTS_RUN:-results/real-sample-$(date +%Y-%m-%dT%H-%M-%S)}
 # shellcheck disable=SC2086
 BUILD=(.venv/bin/featstore build --source "$DATA" --out "$STORE" --resume --quiet ${RESULTS_BUILD_ARGS:-})
-BENCH=(.venv/bin/bench run benchmarks.yaml --store "$STORE" --out "$RUN" --skip-missing-views --quiet)
+BENCH=(.venv/bin/bench run benchmarks.yaml --store "$STORE" --out "$RUN" --skip-missing-views --jobs auto --quiet)
 # RESULTS_RUN naming an earlier run folder continues it: only cells not already done there run
 [ -f "$RUN/results.jsonl" ] && BENCH+=(--resume)
 start=$(date +%s)
