@@ -4,15 +4,21 @@ of a run in one process; one writer; --resume; a failed cell or a dead worker is
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
-from test_bench_ray import MODELS, SCORES, records, write_config
+from test_bench_ray import (
+    MODELS,
+    SCORES,
+    assert_only_logreg_failed,
+    break_logreg,
+    records,
+    write_config,
+)
 
-from bench import pool, runner
+from bench import pool
 from bench.cli import main
 from bench.worker import run_cell
 
@@ -62,23 +68,12 @@ def test_jobs_resume_runs_nothing_finished(jobs_run, config):
 
 
 def test_failed_cell_in_a_worker_is_recorded(config, tmp_path, monkeypatch):
-    plan = runner.plan
-
-    def broken_logreg(*args, **kwargs):  # max_iter=0 passes the driver (checks skipped) only
-        cells = plan(*args, **kwargs)
-        return [dataclasses.replace(c, params={**c.params, "max_iter": 0})
-                if c.model == "logreg" else c for c in cells]
-
-    monkeypatch.setattr(runner, "plan", broken_logreg)
-    monkeypatch.setattr(runner, "preflight", lambda *a: None)
+    break_logreg(monkeypatch)
     out = tmp_path / "broken"
     rc = main(["run", str(config), "--out", str(out), "--tasks", "gender", "--models",
                "logreg,majority", "--quiet", "--jobs", "2"])
     assert rc == 1
-    recs = records(out)
-    assert {r["model"] for r in recs if r["status"] == "failed"} == {"logreg"}
-    assert all("max_iter" in r["error"] for r in recs if r["status"] == "failed")
-    assert [r["status"] for r in recs if r["model"] == "majority"] == ["ok", "ok"]
+    assert_only_logreg_failed(out)
 
 
 def die_on_logreg(job, cell, plot, device):

@@ -87,26 +87,36 @@ def test_ray_resume_runs_nothing_finished(ray_run, config):
     assert rc == 0 and len(records(ray_run)) == before
 
 
-def test_failed_cell_on_a_worker_is_recorded(config, tmp_path, monkeypatch, ray_local):
-    """A cell that raises on its Ray worker is recorded as failed; the others still run."""
+def break_logreg(monkeypatch) -> None:
+    """Plan logreg cells with max_iter=0: they pass the driver (checks skipped) and raise in
+    the process that fits them."""
     plan = runner.plan
 
-    def broken_logreg(*args, **kwargs):  # max_iter=0 passes the driver (checks skipped) only
+    def broken_logreg(*args, **kwargs):
         cells = plan(*args, **kwargs)
         return [dataclasses.replace(c, params={**c.params, "max_iter": 0})
                 if c.model == "logreg" else c for c in cells]
 
     monkeypatch.setattr(runner, "plan", broken_logreg)
     monkeypatch.setattr(runner, "preflight", lambda *a: None)
-    out = tmp_path / "broken"
-    rc = main(["run", str(config), "--out", str(out), "--tasks", "gender", "--models",
-               "logreg,majority", "--quiet", "--ray"])
-    assert rc == 1
+
+
+def assert_only_logreg_failed(out: Path) -> None:
     recs = records(out)
     assert {r["model"] for r in recs if r["status"] == "failed"} == {"logreg"}
     assert all("max_iter" in r["error"] for r in recs if r["status"] == "failed")
     assert [r["status"] for r in recs if r["model"] == "majority"] == ["ok", "ok"]
     assert "## Failed cells" in (out / "leaderboard.md").read_text()
+
+
+def test_failed_cell_on_a_worker_is_recorded(config, tmp_path, monkeypatch, ray_local):
+    """A cell that raises on its Ray worker is recorded as failed; the others still run."""
+    break_logreg(monkeypatch)
+    out = tmp_path / "broken"
+    rc = main(["run", str(config), "--out", str(out), "--tasks", "gender", "--models",
+               "logreg,majority", "--quiet", "--ray"])
+    assert rc == 1
+    assert_only_logreg_failed(out)
 
 
 def test_worker_that_cannot_see_the_store_is_one_clear_line(config, synthetic_store, tmp_path,
