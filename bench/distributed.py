@@ -10,12 +10,11 @@ more than ``MAX_RETRIES`` times is recorded as failed here.
 from __future__ import annotations
 
 import traceback
-import uuid
 from collections.abc import Callable
 
 import models
 from bench.cell import RunContext, cell_record, failed, model_kind
-from bench.plan import Cell, code_version, store_hash
+from bench.plan import Cell
 from bench.worker import Job, receive, run_cell
 from featstore.cluster import node_name, ray_module, unseen
 from featstore.device import is_cuda
@@ -33,8 +32,7 @@ def run_cells(ctx: RunContext, cells: list[Cell], plots: dict[str, str],
               finished: Callable[[Cell, dict], None]) -> None:
     """Run ``cells`` on the cluster; ``finished(cell, record)`` in this process as each ends."""
     ray = ray_module()
-    job = ray.put(Job(uuid.uuid4().hex, str(ctx.store.path.absolute()), store_hash(ctx.store),
-                      code_version(), ctx.config, ctx.device, ctx.splits))
+    job = ray.put(Job.of(ctx))
     task = ray.remote(max_retries=MAX_RETRIES)(remote_cell)
     refs = {task.options(**resources(c, ctx.device)).remote(job, c, plots.get(c.key)): c
             for c in cells}

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import multiprocessing
 import traceback
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
 from bench.cell import RunContext, cell_record, failed
-from bench.plan import Cell, code_version, store_hash
+from bench.plan import Cell
 from bench.worker import Job, receive, run_cell
 from featstore.machine import cores
 
@@ -34,8 +33,7 @@ def _init_worker(threads: int) -> None:
 def run_cells(ctx: RunContext, cells: list[Cell], plots: dict[str, str],
               finished: Callable[[Cell, dict], None], jobs: int) -> None:
     """Run ``cells`` on ``jobs`` local workers; ``finished(cell, record)`` here as each ends."""
-    job = Job(uuid.uuid4().hex, str(ctx.store.path.absolute()), store_hash(ctx.store),
-              code_version(), ctx.config, ctx.device, ctx.splits)
+    job = Job.of(ctx)
     threads = max(1, cores() // jobs)
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(threads,))

@@ -11,6 +11,7 @@ results.jsonl keeps one writer.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,12 @@ class Job:
     config: Config
     device: str
     splits: dict[str, dict[int, Split]]
+
+    @classmethod
+    def of(cls, ctx: RunContext) -> Job:
+        """The job of the driver's run ``ctx`` (a new run id: fresh worker caches)."""
+        return cls(uuid.uuid4().hex, str(ctx.store.path.absolute()), store_hash(ctx.store),
+                   code_version(), ctx.config, ctx.device, ctx.splits)
 
 
 _STORE: dict = {}  # (path, hash) -> Store: opened once per worker process
