@@ -24,7 +24,7 @@ from featstore.drop import remove_unlisted
 from featstore.errors import UserError
 from featstore.extractors import ExtractContext
 from featstore.extractors.configs import ExtractorConfig
-from featstore.pipeline import RunSettings, extract, group_parts
+from featstore.pipeline import RunSettings, extract, group_parts, settle_gc
 from featstore.store.groups import feature_entries, group_entry
 from featstore.store.layout import ADDING, FORMAT_VERSION, INDEX, write_json_atomic
 from featstore.store.plan import remove_temporaries
@@ -181,6 +181,7 @@ def add_shard(root: Path, shard: int, todo: list, audio, settings: RunSettings, 
     """Write the group files of ``todo`` for one shard of the store at ``root`` (published
     by rename once written; without ``sink`` this call owns a writer and returns once they are
     published). The unit a Ray add schedules."""
+    settle_gc()
     own = sink is None
     sink = sink or ShardSink()
     try:

@@ -13,13 +13,14 @@ or not at all. ``featstore.build`` runs it for each pending shard, then writes t
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,7 @@ def build_shard(out: Path, plan: dict, shard: int, extractors: list, settings: R
     Without one, this call owns a writer and returns only once the shard is published.
     ``progress`` is called with the number of utterances done as they finish.
     """
+    settle_gc()
     utts = shard_utterances(plan, shard)
     own = sink is None
     sink = sink or ShardSink()
@@ -93,6 +95,14 @@ def build_shard(out: Path, plan: dict, shard: int, extractors: list, settings: R
     finally:
         if own:
             sink.finish()
+
+
+@cache
+def settle_gc() -> None:
+    """Once per process, as the first shard starts: what is alive then (modules, the corpus,
+    the plan, the models) lives as long as the process, so ``gc.freeze`` takes it out of the
+    collector's scans (they cost the default CPU build ~0.5 core-s of its 22 at --scale 8)."""
+    gc.freeze()
 
 
 def group_parts(out: Path, shard: int, extractors: list) -> list[ShardPart]:

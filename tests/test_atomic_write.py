@@ -99,3 +99,52 @@ def test_published_digest_is_the_files_until_the_file_changes(tmp_path, monkeypa
     path.write_bytes(bytes(spoilt))
     assert layout.published_sha256(path) == hashlib.sha256(bytes(spoilt)).hexdigest()
     assert reads == [path]
+
+
+def test_memory_file_reads_as_a_file_and_reuse_leaves_no_old_bytes():
+    """Gaps a write or truncate skips over read as zeros even in a reused buffer that held an
+    older, larger file; growth keeps what was written; a released file comes back by key."""
+    from featstore.store.memfile import PAGE, memory_file
+
+    f = memory_file("test-group")
+    f.write(b"\xff" * (3 << 20))  # past the first capacity: grows
+    f.seek(10)
+    assert f.read(4) == b"\xff" * 4
+    f.release("test-group")
+    g = memory_file("test-group")
+    assert g is f and g.size == 0 and g.tell() == 0
+    g.seek(100)
+    g.write(b"abc")  # skips 100 bytes of the old file
+    g.truncate(200)  # and extends past what was written
+    assert bytes(g.view()) == bytes(100) + b"abc" + bytes(97)
+    blocks = g.padded(4096)
+    assert len(blocks) == 4096 and bytes(blocks[200:]) == bytes(4096 - 200)
+    assert np.frombuffer(blocks, np.uint8).ctypes.data % PAGE == 0  # what O_DIRECT needs
+    g.release("test-group")
+    assert memory_file("other") is not g
+
+
+def test_hdf5_in_a_reused_memory_file_is_written_exactly(tmp_path):
+    """A shard file built in a buffer that held a larger one: the bytes on disk are the file
+    h5py made (it reads back), and the published digest is theirs."""
+    import h5py
+
+    from featstore.store.memfile import memory_file
+
+    big = memory_file("group")
+    with h5py.File(big, "w") as h:
+        h["x"] = np.arange(1 << 20, dtype=np.int64)
+    big.release("group")
+    small = memory_file("group")
+    assert small is big
+    with h5py.File(small, "w") as h:
+        h.create_dataset("y", data=np.arange(1000, dtype=np.float32), fletcher32=True,
+                         chunks=(100,))
+    path = tmp_path / "s.h5"
+    size = small.size
+    layout.write_bytes_atomic(path, small)
+    assert path.stat().st_size == size
+    with h5py.File(path, "r") as h:
+        assert list(h) == ["y"]
+        np.testing.assert_array_equal(h["y"][:], np.arange(1000, dtype=np.float32))
+    assert layout.published_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()

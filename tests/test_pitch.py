@@ -9,6 +9,7 @@ from featstore.audio import cut, decode
 from featstore.errors import UserError
 from featstore.extractors import ExtractContext, make_extractor
 from featstore.extractors.configs import PitchConfig
+from featstore.extractors.decimate import decimate, decimated_length
 
 SR = 16000
 
@@ -124,9 +125,9 @@ def test_agrees_with_librosa_pyin_on_real_speech(real_data):
 
 
 def test_block_and_frame_correlations_agree():
-    """The default settings take the block path (window and hop share 160-sample blocks); it
-    gives the frame path's values to float32 rounding, on tones, noise, silence and a short
-    chunk."""
+    """The default settings take the block path (at 8 kHz, window and hop share 80-sample
+    blocks); it gives the frame path's values to float32 rounding, on tones, noise, silence and
+    a short chunk."""
     from featstore.extractors.pitch import PitchExtractor
 
     rng = np.random.default_rng(4)
@@ -145,8 +146,9 @@ def test_block_and_frame_correlations_agree():
     np.testing.assert_allclose(f0_b, f0_f, rtol=1e-4)
     np.testing.assert_allclose(per_b, per_f, atol=1e-4)
     # the correlations themselves, at every lag the difference function reads
+    m = decimated_length(32000, ext.q)  # YIN's input: the chunk at its rate, centred
     padded = torch.zeros((len(x), ext.yin.padded))
-    padded[:, ext.half : ext.half + 32000] = x
+    decimate(x, ext.q, padded[:, ext.half : ext.half + m])
     corr_b = ext.yin.frame_correlations(ext.yin.correlations(padded))
     corr_f = frames.yin.frame_correlations(frames.yin.correlations(padded))
     scale = corr_f.abs().amax(-1, keepdim=True).clamp_min(1e-12)
@@ -157,8 +159,8 @@ def test_settings_without_shared_blocks_take_the_frame_path():
     from featstore.extractors.pitch import PitchExtractor
 
     context = ExtractContext()
-    assert PitchExtractor(PitchConfig(hop_ms=5), context).yin.method == "blocks"  # 80 | 320
-    assert PitchExtractor(PitchConfig(f0_min=150.0), context).yin.method == "frames"  # 107, 160
+    assert PitchExtractor(PitchConfig(hop_ms=5), context).yin.method == "blocks"  # 40 | 160
+    assert PitchExtractor(PitchConfig(f0_min=150.0), context).yin.method == "frames"  # 54, 80
     f0, _ = _pitch(tone(220.0)[None], f0_min=150.0)
     assert cents(f0[0, 5:-5], 220.0).max() < 10
 

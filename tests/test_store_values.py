@@ -125,3 +125,24 @@ def test_16_bit_audio_round_trips_to_the_last_bit(tmp_path):
     np.testing.assert_array_equal(stored, pcm)
     np.testing.assert_array_equal(audio_to_float(stored), floats)
     assert ext.params()["scale"] == 32768
+
+
+def test_audio_kernel_matches_the_torch_ops():
+    """The CPU's one-pass int16 kernel gives the torch ops' values (CUDA's path): rounding
+    half to even, +1.0 and beyond clipped, -1.0 exact."""
+    from featstore.extractors import ExtractContext
+    from featstore.extractors.audio import AudioExtractor
+    from featstore.extractors.configs import AudioConfig
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1.2, 1.2, (5, 32000)).astype(np.float32)
+    x[0, :6] = [1.0, -1.0, 0.5 / 32768, 1.5 / 32768, -2.5 / 32768, 32767.5 / 32768]
+    fused = AudioExtractor(AudioConfig(), ExtractContext())
+    ops = AudioExtractor(AudioConfig(), ExtractContext(), backend="torch")
+    assert fused.kernels is not None and ops.kernels is None
+    n = torch.full((5,), 32000)
+    a = fused.extract(torch.from_numpy(x), n)["audio"]
+    b = ops.extract(torch.from_numpy(x), n)["audio"]
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.int16
+    assert a[0, :6].tolist() == [32767, -32768, 0, 2, -2, 32767]

@@ -1,5 +1,9 @@
 """Batched pitch: F0 and periodicity per 10 ms frame with YIN, on the extraction device.
 
+YIN runs at the config's analysis rate (8 kHz by default): each chunk is low-passed and
+decimated first (``featstore.extractors.decimate``), which halves both the window and the lags
+at 16 kHz; frames stay at the store's positions (see ``configs/pitch.py``).
+
 YIN (de Cheveigne & Kawahara 2002) for a whole batch at once: the difference function d(tau)
 of each frame over a fixed integration window (one period of f0_min) from one FFT
 cross-correlation plus running energies, the cumulative mean normalised difference d'(tau),
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 from featstore.extractors.base import ExtractContext, FeatureSpec, register
 from featstore.extractors.blocks import ThreadBuffers, block_rows, cpu_kernels, run_blocks
 from featstore.extractors.configs import PitchConfig  # with the frame geometry Yin reads
+from featstore.extractors.decimate import FILTER, decimate, decimated_length
 
 
 def fft_size(n: int) -> int:
@@ -59,11 +64,11 @@ class Yin:
     (float64: float32 loses the small d(tau) of clean periodic frames to cancellation). The
     correlation has two exact ways:
 
-    * blocks (when b = gcd(window, hop) is at least ``MIN_BLOCK``; the default 320 / 160 gives
-      160): a frame's window is w / b whole blocks, so c_t is the sum of its blocks'
-      correlations D_k with the N samples from their start (N = 512 >= b + lags - 1, so the
+    * blocks (when b = gcd(window, hop) is at least ``MIN_BLOCK``; the default 160 / 80 at
+      8 kHz gives 80): a frame's window is w / b whole blocks, so c_t is the sum of its blocks'
+      correlations D_k with the N samples from their start (N = 256 >= b + lags - 1, so the
       block's circular product with that segment does not wrap at any lag read): per 10 ms,
-      two 512-point rffts and one irfft, and each frame adds its blocks' D_k in the lag domain.
+      two 256-point rffts and one irfft, and each frame adds its blocks' D_k in the lag domain.
     * frames (otherwise): per frame, the rfft of the frame and of its window, one irfft.
 
     The lag-domain steps (d, its running sum, d', the trough rule, the parabola) run as torch
@@ -204,11 +209,14 @@ class PitchExtractor:
         """``method``: the correlation's, "blocks" or "frames" (None: blocks where they fit);
         ``backend``: the lag-domain steps', "torch" or "numba" (None: numba on the CPU); see
         ``Yin``."""
-        self.config = config
+        self.config, self.q = config, config.decimation
         self.device = torch.device(context.device)
         self.frames = 1 + context.chunk_samples // config.hop
-        self.half = config.frame_length // 2
-        self.yin = Yin(config, context.chunk_samples, self.frames, self.device, method, backend)
+        at = config.analysis()  # YIN's rate: frame t at its sample t * hop / q
+        assert at.hop * self.q == config.hop
+        self.half = at.frame_length // 2
+        self.yin = Yin(at, decimated_length(context.chunk_samples, self.q), self.frames,
+                       self.device, method, backend)
         self.block = block_rows(self.yin.chunk_bytes())
         self._bufs = ThreadBuffers(self.yin.buffers)  # each block worker's own
 
@@ -217,6 +225,8 @@ class PitchExtractor:
         return {**asdict(c), "hop_length": c.hop, "frame_shift": c.hop,
                 "frame_length": c.frame_length, "window": c.window,
                 "method": "yin (cmndf, parabolic refinement)", "center": True, "unvoiced_f0": 0.0,
+                "decimation": self.q, "yin_sample_rate": c.sample_rate // self.q,
+                "lowpass": None if self.q == 1 else FILTER,
                 "layout": "pitch/f0: frames (Hz, 0 = unvoiced); pitch/periodicity: frames"}
 
     def specs(self) -> list[FeatureSpec]:
@@ -227,21 +237,25 @@ class PitchExtractor:
     def compute(self, batch: torch.Tensor, n_samples: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """(f0 [B, frames] Hz, 0 where unvoiced; periodicity [B, frames]) on the device."""
-        c = self.config
         batch = batch.to(self.device, torch.float32)
+        n_samples = n_samples.to(self.device)
         f0 = torch.empty((len(batch), self.frames), device=self.device)
         periodicity = torch.empty_like(f0)
         voiced = torch.empty(f0.shape, dtype=torch.bool, device=self.device)
+        m = decimated_length(batch.shape[1], self.q)
+        centre = torch.arange(self.frames, device=self.device) * self.config.hop
 
-        def rows(r: slice) -> None:
+        def rows(r: slice) -> None:  # every step per block: on the CPU, on its worker
             b = self._bufs.get(len(batch[r]))
-            b["x"][:, self.half : self.half + batch.shape[1]] = batch[r]  # centred frames
+            out = b["x"][:, self.half : self.half + m]  # centred frames
+            decimate(batch[r], self.q, out, self.yin.kernels)
             self.yin.compute(b, f0[r], periodicity[r], voiced[r])
+            real = centre < n_samples[r].unsqueeze(-1)  # centre in real audio
+            f0[r].masked_fill_(~(voiced[r] & real), 0.0)
+            periodicity[r].masked_fill_(~real, 0.0)
 
         run_blocks(rows, len(batch), self.block, self.device)
-        centre = torch.arange(self.frames, device=self.device) * c.hop
-        real = centre < n_samples.to(self.device).unsqueeze(-1)  # centre in real audio
-        return (f0.masked_fill_(~(voiced & real), 0.0), periodicity.masked_fill_(~real, 0.0))
+        return f0, periodicity
 
     def extract(self, batch: torch.Tensor, n_samples: torch.Tensor) -> dict[str, np.ndarray]:
         f0, periodicity = self.compute(batch, n_samples)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from featstore.errors import DiskFull
+from featstore.store.memfile import PRIVATE, MemoryFile
 
 FORMAT_VERSION = 2  # 1: features inside the shard files; 2: one file per shard and group
 PLAN = "plan.json"
@@ -77,7 +78,11 @@ def write_bytes_atomic(path: Path, data) -> None:
     page cache cost the default build ~2.5 core-s of kernel time for its 963 MB at
     ``--scale 8`` on the 2-core VM (docs/speed.md). The SHA-256 of the bytes is kept for
     ``published_sha256``, so the index need not read the file back."""
-    view = memoryview(data).cast("B")
+    if isinstance(data, MemoryFile):  # already page-aligned: O_DIRECT takes it as it is
+        blocks = data.padded(BLOCK)
+        view = blocks[: data.size]
+    else:
+        blocks, view = None, memoryview(data).cast("B")
     tmp = path.with_name(TMP_PREFIX + path.name)
     if shutil.disk_usage(path.parent).free < len(view):
         raise DiskFull(path, len(view))
@@ -85,7 +90,7 @@ def write_bytes_atomic(path: Path, data) -> None:
     fd, direct = _create(tmp, len(view) >= DIRECT_MIN)
     try:
         if direct:
-            _write_direct(fd, view)
+            _write_direct(fd, view, blocks)
         else:
             _write_all(fd, view)
         os.fsync(fd)
@@ -120,13 +125,14 @@ def _write_all(fd: int, view: memoryview) -> None:
         done += _write(fd, view[done:])
 
 
-def _write_direct(fd: int, view: memoryview) -> None:
-    """``view`` through an O_DIRECT descriptor: from this thread's aligned buffer, padded to
-    whole blocks, then truncated to its length. A filesystem that opened the file with
-    O_DIRECT and then refuses the write (EINVAL), or a short write that leaves an unaligned
-    offset, gets the bytes written again without it."""
+def _write_direct(fd: int, view: memoryview, blocks: memoryview | None) -> None:
+    """``view`` through an O_DIRECT descriptor: from ``blocks`` (``view`` zero-padded to whole
+    blocks at an aligned address) or else this thread's aligned buffer, then truncated to its
+    length. A filesystem that opened the file with O_DIRECT and then refuses the write
+    (EINVAL), or a short write that leaves an unaligned offset, gets the bytes written again
+    without it."""
     try:
-        _write_all(fd, _aligned(view))
+        _write_all(fd, _aligned(view) if blocks is None else blocks)
         os.ftruncate(fd, len(view))
     except OSError as exc:
         if exc.errno != errno.EINVAL:
@@ -142,7 +148,7 @@ def _aligned(view: memoryview) -> memoryview:
     size = -(-len(view) // BLOCK) * BLOCK
     buf = getattr(_local, "buffer", None)
     if buf is None or len(buf) < size:
-        buf = _local.buffer = mmap.mmap(-1, size)  # anonymous: page-aligned
+        buf = _local.buffer = mmap.mmap(-1, size, flags=PRIVATE)  # page-aligned
     out = np.frombuffer(buf, np.uint8, size)
     np.copyto(out[: len(view)], np.frombuffer(view, np.uint8))  # numpy drops the GIL here
     out[len(view) :] = 0

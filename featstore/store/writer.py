@@ -2,12 +2,12 @@
 each built in memory in batches, then written under a temporary name and published atomically;
 a writer thread behind a bounded queue so extraction never waits on disk.
 
-HDF5 builds the shard in memory (a ``BytesIO``) and our code writes its bytes
-(``layout.write_bytes_atomic``): a full disk is then an error of a plain ``os.write`` (one line,
-no temporary left, ``--resume`` later), where HDF5 writing the file itself fails inside its
-own close and crashes the process. It costs a shard's size in memory (about 100 MB for 256
-LibriSpeech utterances of MFCC + audio; more with wav2vec2 frame states: lower
-``--shard-size`` there) and nothing measurable in time.
+HDF5 builds the shard in memory (a ``memfile.MemoryFile``, reused per feature group) and our
+code writes its bytes (``layout.write_bytes_atomic``): a full disk is then an error of a plain
+``os.write`` (one line, no temporary left, ``--resume`` later), where HDF5 writing the file
+itself fails inside its own close and crashes the process. It costs a shard's size in memory
+(about 100 MB for 256 LibriSpeech utterances of MFCC + audio; more with wav2vec2 frame
+states: lower ``--shard-size`` there), kept by the writer thread for the next shard.
 
 HDF5 layout choices (see docs/store.md):
 - a per-layer feature (wav2vec2's pooled states) is chunked one layer at a time (the rows of a
@@ -28,7 +28,6 @@ HDF5 layout choices (see docs/store.md):
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import queue
 import threading
@@ -46,6 +45,7 @@ from featstore.store.layout import (
     META_NUMERIC,
     write_bytes_atomic,
 )
+from featstore.store.memfile import memory_file
 
 CHUNK_BYTES = 1 << 20
 
@@ -94,7 +94,8 @@ class ShardWriter:
         self.meta = meta_widths is not None
         self.rows = 0
         self.pending: dict[str, list[np.ndarray]] = {}  # metadata columns, written at close
-        self.buffer = io.BytesIO()
+        self.key = str(path.parent)  # the buffer of the same group's last shard file
+        self.buffer = memory_file(self.key)
         self.file = h5py.File(self.buffer, "w")
         if self.meta:
             for col in META_COLUMNS:
@@ -144,11 +145,15 @@ class ShardWriter:
         self.file.close()
         buffer, self.buffer = self.buffer, None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(self.path, buffer.getbuffer())
+        try:
+            write_bytes_atomic(self.path, buffer)
+        finally:
+            buffer.release(self.key)
         return self.rows
 
     def abort(self) -> None:
         self.file.close()
+        self.buffer.release(self.key)
         self.buffer = None
 
 
