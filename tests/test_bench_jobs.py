@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import pytest
 from test_bench_ray import (
-    MODELS,
-    SCORES,
     assert_only_logreg_failed,
+    assert_same_cells,
     break_logreg,
     records,
     write_config,
@@ -43,18 +41,7 @@ def jobs_run(tmp_path_factory, config):
 
 
 def test_jobs_run_gives_the_one_process_numbers(local_run, jobs_run):
-    local = {r["key"]: r for r in records(local_run)}
-    pooled = {r["key"]: r for r in records(jobs_run)}
-    assert set(local) == set(pooled) and len(local) == 2 * 2 * len(MODELS)
-    for key, rec in pooled.items():
-        assert rec["status"] == "ok", rec.get("error")
-        for score in SCORES:
-            assert rec.get(score) == local[key].get(score), (rec["model"], score)
-        with np.load(local_run / rec["predictions"]) as a, \
-                np.load(jobs_run / rec["predictions"]) as b:
-            assert all((a[k] == b[k]).all() for k in a.files)
-    plots = sorted(p.name for p in (jobs_run / "plots").iterdir())
-    assert plots == sorted(p.name for p in (local_run / "plots").iterdir()) and plots
+    assert_same_cells(local_run, jobs_run)
     assert json.loads((jobs_run / "env.json").read_text())["jobs"] == 2
     assert json.loads((local_run / "env.json").read_text())["jobs"] == 1
     board = (jobs_run / "leaderboard.md").read_text()
