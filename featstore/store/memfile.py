@@ -54,7 +54,8 @@ class MemoryFile(io.RawIOBase):
 
     def readinto(self, b) -> int:
         n = max(0, min(len(b), self.size - self.pos))
-        memoryview(b).cast("B")[:n] = self._map[self.pos : self.pos + n]
+        with memoryview(self._map) as m:  # a view: slicing the map itself copies to bytes
+            memoryview(b).cast("B")[:n] = m[self.pos : self.pos + n]
         self.pos += n
         return n
 
